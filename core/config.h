@@ -1,0 +1,62 @@
+// Config: everything a run of detrun depends on, as plain typed values.
+//
+// The CLI (cli/options.h) turns the command line and environment into a
+// Config; the core (launcher, supervisor) and the determinism modules read
+// it and never look at argv or the environment themselves. A Config is a
+// value: copy it freely, compare it, record it in a trace.
+#ifndef DETRUN_CORE_CONFIG_H_
+#define DETRUN_CORE_CONFIG_H_
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace detrun {
+
+enum class ClockMode { kStep, kFrozen, kReal };
+enum class FsTimes { kClamp, kReal };
+enum class DirOrder { kSorted, kShuffle, kNative };
+
+// 2000-01-01T00:00:00Z: the start time when neither --time nor
+// $SOURCE_DATE_EPOCH says otherwise.
+inline constexpr int64_t kDefaultStartEpochSeconds = 946684800;
+
+struct Config {
+  uint64_t seed = 0;
+  absl::Time start_time = absl::FromUnixSeconds(kDefaultStartEpochSeconds);
+  ClockMode clock = ClockMode::kStep;
+  // Step quantum: how far a --clock=step clock advances per read. 1 ms keeps
+  // busy-wait loops on the clock short and millisecond log stamps distinct.
+  absl::Duration tick = absl::Milliseconds(1);
+  std::string hostname = "detrun";
+  uint32_t cpus = 1;
+  FsTimes fs_times = FsTimes::kClamp;
+  DirOrder dirs = DirOrder::kSorted;
+  std::optional<std::string> record_path;
+
+  // --native: run the command with no interception at all (the baseline).
+  bool native = false;
+  // Landlock: when either list is non-empty, everything else is denied.
+  std::vector<std::string> allow_read;
+  std::vector<std::string> allow_write;
+  // --no-network: socket(AF_INET/AF_INET6, ...) fails with EACCES.
+  bool no_network = false;
+  // --verbose: log every intercepted call to stderr.
+  bool verbose = false;
+
+  // Long option names (without "--") that the user set explicitly, so that
+  // options whose module has not landed can be refused instead of ignored.
+  std::set<std::string> explicitly_set;
+
+  bool landlock_requested() const {
+    return !allow_read.empty() || !allow_write.empty();
+  }
+};
+
+}  // namespace detrun
+
+#endif  // DETRUN_CORE_CONFIG_H_
