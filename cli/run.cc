@@ -1,0 +1,115 @@
+#include "cli/run.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "core/exit_status.h"
+#include "core/landlock.h"
+#include "core/launcher.h"
+#include "core/supervisor.h"
+
+extern char** environ;
+
+namespace detrun {
+namespace {
+
+int Fail(int code, absl::string_view message) {
+  std::string line = absl::StrCat("detrun: ", message, "\n");
+  fputs(line.c_str(), stderr);
+  return code;
+}
+
+std::vector<std::string> CurrentEnvironment() {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  return env;
+}
+
+}  // namespace
+
+const std::vector<std::string>& NotYetImplementedOptions() {
+  // Each entry leaves this list when its module lands (time: issue 3;
+  // random, hostname, cpus, dirs: issue 4; record: issue 5).
+  static const std::vector<std::string> kPending = {
+      "seed", "time", "clock", "tick", "hostname", "cpus",
+      "fs-times", "dirs", "record"};
+  return kPending;
+}
+
+int RunCommand(const Config& config, const std::vector<std::string>& command) {
+  for (const std::string& option : NotYetImplementedOptions()) {
+    if (config.explicitly_set.contains(option)) {
+      return Fail(kExitInternalError, absl::StrCat("not implemented yet: --", option));
+    }
+  }
+  absl::StatusOr<ResolvedCommand> resolved = ResolveCommand(command, getenv("PATH"));
+  if (!resolved.ok()) {
+    return Fail(ExitCodeForLaunchError(resolved.status()), resolved.status().message());
+  }
+
+  LaunchSpec spec;
+  spec.command = *resolved;
+  spec.env = CurrentEnvironment();
+  spec.intercept = !config.native;
+  spec.disable_aslr = !config.native;
+
+  UniqueFd ruleset;
+  if (config.landlock_requested()) {
+    absl::StatusOr<UniqueFd> r = BuildLandlockRuleset(config.allow_read, config.allow_write);
+    if (!r.ok()) return Fail(kExitInternalError, r.status().message());
+    ruleset = std::move(*r);
+    spec.landlock_ruleset_fd = ruleset.get();
+  }
+
+  Supervisor supervisor(config, /*modules=*/{});
+  if (spec.intercept) {
+    absl::StatusOr<bpf::Program> filter = supervisor.BuildFilter();
+    if (!filter.ok()) {
+      return Fail(kExitInternalError,
+                  absl::StrCat("internal error building the seccomp filter: ",
+                               filter.status().message()));
+    }
+    spec.filter = std::move(*filter);
+  }
+  absl::StatusOr<sigset_t> mask = supervisor.PrepareParent();
+  if (!mask.ok()) return Fail(kExitInternalError, mask.status().ToString());
+  spec.child_sigmask = *mask;
+
+  absl::StatusOr<Launched> launched = Launch(spec);
+  if (!launched.ok()) {
+    const absl::Status& s = launched.status();
+    if (absl::IsNotFound(s) || absl::IsPermissionDenied(s) ||
+        absl::IsFailedPrecondition(s)) {
+      return Fail(ExitCodeForLaunchError(s), s.message());
+    }
+    return Fail(kExitInternalError,
+                absl::StrCat("cannot start the command: ", s.message()));
+  }
+  ruleset.reset();
+  absl::StatusOr<RunResult> result =
+      spec.intercept ? supervisor.Run(*launched, *resolved)
+                     : supervisor.RunNative(*launched, *resolved);
+  if (!result.ok()) {
+    KillAllDescendants();
+    return Fail(kExitInternalError,
+                absl::StrCat("supervisor failed: ", result.status().ToString()));
+  }
+  if (!result->launch_error.ok()) {
+    return Fail(ExitCodeForLaunchError(result->launch_error),
+                result->launch_error.message());
+  }
+  if (config.verbose && supervisor.processes().unmatched_count() > 0) {
+    fprintf(stderr,
+            "detrun: %u process(es) could not be matched to their creation "
+            "and got identities 0.N\n",
+            supervisor.processes().unmatched_count());
+  }
+  return ExitCodeFromWaitStatus(result->wait_status);
+}
+
+}  // namespace detrun

@@ -1,0 +1,163 @@
+#include "core/child_memory.h"
+
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "core/unique_fd.h"
+
+namespace detrun {
+namespace {
+
+constexpr size_t kPageSize = 4096;
+
+absl::Status Efault(uint64_t addr) {
+  return absl::OutOfRangeError(
+      absl::StrCat("child address 0x", absl::Hex(addr), " is not readable"));
+}
+
+}  // namespace
+
+bool ChildMemory::IsValid(uint64_t id) const {
+  if (listener_fd_ < 0) return true;
+  return ioctl(listener_fd_, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+absl::Status ChildMemory::CheckValid(uint64_t id) const {
+  if (IsValid(id)) return absl::OkStatus();
+  return absl::NotFoundError("the notifying thread is gone");
+}
+
+absl::Status ChildMemory::Read(uint64_t id, pid_t tid, uint64_t addr,
+                               void* buf, size_t len) const {
+  if (len == 0) return absl::OkStatus();
+  if (absl::Status s = CheckValid(id); !s.ok()) return s;
+  iovec local{buf, len};
+  iovec remote{reinterpret_cast<void*>(addr), len};
+  ssize_t n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
+  // Re-check after: if the thread died and its tid was reused during the
+  // read, these bytes came from a stranger.
+  if (absl::Status s = CheckValid(id); !s.ok()) return s;
+  if (n < 0) {
+    if (errno == ESRCH) return absl::NotFoundError("the notifying thread is gone");
+    return Efault(addr);
+  }
+  if (static_cast<size_t>(n) != len) return Efault(addr + n);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ChildMemory::ReadString(uint64_t id, pid_t tid,
+                                                    uint64_t addr,
+                                                    size_t max_len) const {
+  std::string out;
+  char chunk[kPageSize];
+  while (out.size() < max_len) {
+    // Never cross a page boundary in one read: the next page may be
+    // unmapped even though the string ends before it.
+    size_t to_page_end = kPageSize - (addr % kPageSize);
+    size_t want = std::min(to_page_end, max_len - out.size());
+    if (absl::Status s = Read(id, tid, addr, chunk, want); !s.ok()) return s;
+    if (const void* nul = memchr(chunk, '\0', want)) {
+      out.append(chunk, static_cast<const char*>(nul) - chunk);
+      return out;
+    }
+    out.append(chunk, want);
+    addr += want;
+  }
+  return absl::ResourceExhaustedError(
+      absl::StrCat("string longer than ", max_len, " bytes"));
+}
+
+absl::Status ChildMemory::Write(uint64_t id, pid_t tid, uint64_t addr,
+                                const void* buf, size_t len) const {
+  if (len == 0) return absl::OkStatus();
+  if (absl::Status s = CheckValid(id); !s.ok()) return s;
+  iovec local{const_cast<void*>(buf), len};
+  iovec remote{reinterpret_cast<void*>(addr), len};
+  ssize_t n = process_vm_writev(tid, &local, 1, &remote, 1, 0);
+  if (n < 0) {
+    if (errno == ESRCH) return absl::NotFoundError("the notifying thread is gone");
+    return absl::OutOfRangeError(
+        absl::StrCat("child address 0x", absl::Hex(addr), " is not writable"));
+  }
+  if (static_cast<size_t>(n) != len) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "child address 0x", absl::Hex(addr + n), " is not writable"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteProcMem(pid_t pid, uint64_t addr, const void* buf,
+                          size_t len) {
+  UniqueFd fd(open(absl::StrCat("/proc/", pid, "/mem").c_str(),
+                   O_RDWR | O_CLOEXEC));
+  if (!fd.ok()) {
+    return absl::ErrnoToStatus(errno,
+                               absl::StrCat("open /proc/", pid, "/mem"));
+  }
+  const char* p = static_cast<const char*>(buf);
+  while (len > 0) {
+    ssize_t n = pwrite(fd.get(), p, len, static_cast<off_t>(addr));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return absl::ErrnoToStatus(
+          n < 0 ? errno : EIO,
+          absl::StrCat("write /proc/", pid, "/mem at 0x", absl::Hex(addr)));
+    }
+    p += n;
+    addr += n;
+    len -= n;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckProcMemWritable() {
+  void* page = mmap(nullptr, kPageSize, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap");
+  memset(page, 'a', kPageSize);
+  mprotect(page, kPageSize, PROT_READ);
+  pid_t pid = fork();
+  if (pid < 0) {
+    munmap(page, kPageSize);
+    return absl::ErrnoToStatus(errno, "fork");
+  }
+  if (pid == 0) {
+    // The helper just waits to be inspected and killed.
+    for (;;) pause();
+  }
+  const char marker[] = "detrun";
+  absl::Status status =
+      WriteProcMem(pid, reinterpret_cast<uint64_t>(page), marker, sizeof marker);
+  if (status.ok()) {
+    char back[sizeof marker] = {};
+    iovec local{back, sizeof back};
+    iovec remote{page, sizeof back};
+    if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != sizeof back ||
+        memcmp(back, marker, sizeof marker) != 0) {
+      status = absl::InternalError(
+          "a write through /proc/PID/mem to a read-only page did not land");
+    }
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  munmap(page, kPageSize);
+  return status;
+}
+
+int ErrnoForMemoryStatus(const absl::Status& status) {
+  if (absl::IsNotFound(status)) return ESRCH;
+  if (absl::IsResourceExhausted(status)) return ENAMETOOLONG;
+  return EFAULT;
+}
+
+}  // namespace detrun

@@ -1,0 +1,72 @@
+// ChildMemory: reading and writing a supervised process's memory safely.
+//
+// Reads and writes go through process_vm_readv/writev (one call per
+// access where possible). A notification's pid can be reused as soon as
+// the thread dies, so every access is bracketed by
+// SECCOMP_IOCTL_NOTIF_ID_VALID: checked before (so we do not touch a
+// stranger) and, for reads, after (so what we read is known to come from
+// the thread that is still waiting on that notification).
+//
+// Read-only pages (the vDSO text) cannot be written by process_vm_writev;
+// WriteProcMem writes them through /proc/PID/mem, which the kernel allows
+// to a ptrace-capable parent with FOLL_FORCE. CheckProcMemWritable() proves
+// at run time that this works on this kernel (it is refused on kernels
+// built with PROC_MEM_FORCE_PTRACE / proc_mem.force_override=never).
+#ifndef DETRUN_CORE_CHILD_MEMORY_H_
+#define DETRUN_CORE_CHILD_MEMORY_H_
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace detrun {
+
+class ChildMemory {
+ public:
+  // `listener_fd` is the seccomp listener; -1 disables validity checks
+  // (tests on plain child processes).
+  explicit ChildMemory(int listener_fd) : listener_fd_(listener_fd) {}
+
+  // Whether notification `id` is still pending (its thread alive and still
+  // blocked in that syscall).
+  bool IsValid(uint64_t id) const;
+
+  // Reads exactly `len` bytes at `addr` of thread `tid`. Errors:
+  // NotFound when the notification is no longer valid, OutOfRange (EFAULT)
+  // when the range is not fully readable.
+  absl::Status Read(uint64_t id, pid_t tid, uint64_t addr, void* buf,
+                    size_t len) const;
+
+  // Reads a NUL-terminated string, page by page (never touching a page past
+  // the terminator). ResourceExhausted when no NUL within `max_len` bytes.
+  absl::StatusOr<std::string> ReadString(uint64_t id, pid_t tid,
+                                         uint64_t addr, size_t max_len) const;
+
+  // Writes `len` bytes at `addr` (writable pages only).
+  absl::Status Write(uint64_t id, pid_t tid, uint64_t addr, const void* buf,
+                     size_t len) const;
+
+ private:
+  absl::Status CheckValid(uint64_t id) const;
+  int listener_fd_;
+};
+
+// Writes through /proc/PID/mem (works on read-only mappings).
+absl::Status WriteProcMem(pid_t pid, uint64_t addr, const void* buf,
+                          size_t len);
+
+// Forks a helper with a read-only page and writes it via /proc/PID/mem.
+// OK iff the write landed.
+absl::Status CheckProcMemWritable();
+
+// Maps a failed access to the errno a kernel would give the caller.
+int ErrnoForMemoryStatus(const absl::Status& status);
+
+}  // namespace detrun
+
+#endif  // DETRUN_CORE_CHILD_MEMORY_H_

@@ -1,0 +1,329 @@
+#include "core/launcher.h"
+
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "core/landlock.h"
+#include "core/linux_compat.h"
+
+namespace detrun {
+namespace {
+
+enum Step : int {
+  kStepSetpgid = 1,
+  kStepPdeathsig,
+  kStepSigmask,
+  kStepPersonality,
+  kStepNoNewPrivs,
+  kStepLandlock,
+  kStepSeccomp,
+  kStepSendListener,
+  kStepWaitGo,
+  kStepExec,
+};
+
+const char* StepName(int step) {
+  switch (step) {
+    case kStepSetpgid: return "create a process group";
+    case kStepPdeathsig: return "set the parent-death signal";
+    case kStepSigmask: return "restore the signal mask";
+    case kStepPersonality: return "disable address-space randomization";
+    case kStepNoNewPrivs: return "set no_new_privs";
+    case kStepLandlock: return "apply the Landlock ruleset";
+    case kStepSeccomp: return "install the seccomp filter";
+    case kStepSendListener: return "pass the seccomp listener to detrun";
+    case kStepWaitGo: return "wait for the supervisor";
+    case kStepExec: return "exec";
+  }
+  return "set up the child";
+}
+
+struct LaunchFailure {
+  int step;
+  int error;
+};
+
+// Child side only: report and exit. Async-signal-safe.
+[[noreturn]] void ChildFail(int status_fd, int step, int error) {
+  LaunchFailure f{step, error};
+  ssize_t ignored = write(status_fd, &f, sizeof f);
+  (void)ignored;
+  _exit(kStepExec == step ? 127 : 125);
+}
+
+bool IsExecutableFile(const std::string& path, int* error) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    *error = errno;
+    return false;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    *error = EISDIR;
+    return false;
+  }
+  if (access(path.c_str(), X_OK) != 0) {
+    *error = errno;
+    return false;
+  }
+  return true;
+}
+
+int SendFd(int sock, int fd) {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  memset(control, 0, sizeof control);
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+int ReceiveFd(int sock) {
+  char byte;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) return -1;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (c == nullptr || c->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
+std::vector<char*> CStrings(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  out.reserve(v.size() + 1);
+  for (std::string& s : v) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<ResolvedCommand> ResolveCommand(
+    const std::vector<std::string>& argv, const char* path_env) {
+  if (argv.empty() || argv[0].empty()) {
+    return absl::InvalidArgumentError("missing command");
+  }
+  const std::string& name = argv[0];
+  int error = 0;
+  if (name.find('/') != std::string::npos) {
+    if (IsExecutableFile(name, &error)) return ResolvedCommand{name, argv};
+    std::string reason = absl::StrCat(name, ": ", strerror(error));
+    if (error == ENOENT || error == ENOTDIR) return absl::NotFoundError(reason);
+    return absl::PermissionDeniedError(reason);
+  }
+  // execvp's default when PATH is unset.
+  const std::string path = path_env != nullptr ? path_env : "/bin:/usr/bin";
+  int first_error = 0;
+  for (absl::string_view dir : absl::StrSplit(path, ':')) {
+    std::string candidate =
+        absl::StrCat(dir.empty() ? "." : dir, "/", name);
+    if (IsExecutableFile(candidate, &error)) {
+      return ResolvedCommand{candidate, argv};
+    }
+    // Like the shells: a match that cannot be executed beats "not found".
+    if (error != ENOENT && error != ENOTDIR && first_error == 0) {
+      first_error = error;
+    }
+  }
+  if (first_error != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(name, ": ", strerror(first_error)));
+  }
+  return absl::NotFoundError(absl::StrCat(name, ": command not found"));
+}
+
+absl::StatusOr<Launched> Launch(const LaunchSpec& spec) {
+  // Everything the child touches is built before fork: the child allocates
+  // nothing.
+  std::vector<std::string> argv_store = spec.command.argv;
+  std::vector<std::string> env_store = spec.env;
+  std::vector<char*> argv = CStrings(argv_store);
+  std::vector<char*> envp = CStrings(env_store);
+  // execvp's fallback for an executable without a #! line.
+  std::vector<std::string> sh_store = {argv_store[0], spec.command.path};
+  sh_store.insert(sh_store.end(), argv_store.begin() + 1, argv_store.end());
+  std::vector<char*> sh_argv = CStrings(sh_store);
+  const char* path = spec.command.path.c_str();
+  sock_fprog prog{static_cast<unsigned short>(spec.filter.size()),
+                  const_cast<sock_filter*>(spec.filter.data())};
+
+  int status_pipe[2], go_pipe[2], sock[2];
+  if (pipe2(status_pipe, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
+  UniqueFd status_read(status_pipe[0]), status_write(status_pipe[1]);
+  if (pipe2(go_pipe, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
+  UniqueFd go_read(go_pipe[0]), go_write(go_pipe[1]);
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) != 0) {
+    return absl::ErrnoToStatus(errno, "socketpair");
+  }
+  UniqueFd sock_parent(sock[0]), sock_child(sock[1]);
+
+  // Hand the terminal to the command only when detrun itself is in the
+  // foreground of the terminal on stdin.
+  const bool take_terminal = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
+  const pid_t parent_pid = getpid();
+
+  pid_t pid = fork();
+  if (pid < 0) return absl::ErrnoToStatus(errno, "fork");
+  if (pid == 0) {
+    const int sfd = status_write.get();
+    if (setpgid(0, 0) != 0) ChildFail(sfd, kStepSetpgid, errno);
+    if (take_terminal) {
+      sigset_t ttou;
+      sigemptyset(&ttou);
+      sigaddset(&ttou, SIGTTOU);
+      sigprocmask(SIG_BLOCK, &ttou, nullptr);
+      tcsetpgrp(STDIN_FILENO, getpid());
+    }
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ChildFail(sfd, kStepPdeathsig, errno);
+    if (getppid() != parent_pid) _exit(125);  // detrun already died
+    if (sigprocmask(SIG_SETMASK, &spec.child_sigmask, nullptr) != 0) {
+      ChildFail(sfd, kStepSigmask, errno);
+    }
+    if (spec.intercept) {
+      if (spec.disable_aslr && personality(ADDR_NO_RANDOMIZE) == -1) {
+        ChildFail(sfd, kStepPersonality, errno);
+      }
+      if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        ChildFail(sfd, kStepNoNewPrivs, errno);
+      }
+      if (spec.landlock_ruleset_fd >= 0) {
+        int r = RestrictSelfWithLandlock(spec.landlock_ruleset_fd);
+        if (r != 0) ChildFail(sfd, kStepLandlock, -r);
+      }
+      long listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                              SECCOMP_FILTER_FLAG_NEW_LISTENER |
+                                  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+                              &prog);
+      if (listener < 0 && errno == EINVAL) {
+        // Kernels before 5.19 lack WAIT_KILLABLE_RECV.
+        listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                           SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+      }
+      if (listener < 0) ChildFail(sfd, kStepSeccomp, errno);
+      if (SendFd(sock_child.get(), static_cast<int>(listener)) != 0) {
+        ChildFail(sfd, kStepSendListener, errno);
+      }
+      close(static_cast<int>(listener));
+    }
+    char go;
+    ssize_t n;
+    do {
+      n = read(go_read.get(), &go, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) ChildFail(sfd, kStepWaitGo, n < 0 ? errno : EPIPE);
+    execve(path, argv.data(), envp.data());
+    if (errno == ENOEXEC) execve("/bin/sh", sh_argv.data(), envp.data());
+    ChildFail(sfd, kStepExec, errno);
+  }
+
+  Launched out;
+  out.pid = pid;
+  setpgid(pid, pid);  // both sides set it, so neither races the other
+  if (take_terminal) {
+    out.took_terminal = true;
+    out.tty_fd = STDIN_FILENO;
+  }
+  out.pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  status_write.reset();
+  go_read.reset();
+  sock_child.reset();
+  out.exec_status = std::move(status_read);
+  out.go = std::move(go_write);
+  if (spec.intercept) {
+    int listener = ReceiveFd(sock_parent.get());
+    if (listener < 0) {
+      // The child failed before it could pass the listener: its record
+      // explains why.
+      absl::StatusOr<bool> r = ReadLaunchFailure(out, spec.command);
+      if (!r.ok()) return r.status();
+      return absl::InternalError("the child exited before passing the seccomp listener");
+    }
+    out.listener.reset(listener);
+  }
+  return out;
+}
+
+absl::Status Go(Launched& launched) {
+  char byte = 1;
+  if (write(launched.go.get(), &byte, 1) != 1) {
+    return absl::ErrnoToStatus(errno, "releasing the child");
+  }
+  launched.go.reset();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> ReadLaunchFailure(Launched& launched,
+                                       const ResolvedCommand& command) {
+  if (!launched.exec_status.ok()) return true;
+  LaunchFailure f;
+  ssize_t n;
+  do {
+    n = read(launched.exec_status.get(), &f, sizeof f);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EAGAIN) return false;
+  launched.exec_status.reset();
+  if (n != sizeof f) return true;  // EOF: exec succeeded (CLOEXEC closed it)
+  if (f.step == kStepExec) {
+    std::string reason = absl::StrCat("cannot execute '", command.path,
+                                      "': ", strerror(f.error));
+    // A missing ELF interpreter or #! interpreter is ENOENT, as a shell
+    // reports it: 127.
+    if (f.error == ENOENT) return absl::NotFoundError(reason);
+    return absl::PermissionDeniedError(reason);
+  }
+  if (f.step == kStepSeccomp && f.error == EBUSY) {
+    // The kernel allows one seccomp listener per filter chain, and an
+    // enclosing detrun (or another supervisor) already holds it.
+    return absl::FailedPreconditionError(
+        "already running under detrun or another seccomp supervisor: the "
+        "kernel allows only one seccomp listener per process, so a nested "
+        "detrun cannot intercept (run the command directly, or use --native)");
+  }
+  return absl::InternalError(absl::StrCat("could not ", StepName(f.step),
+                                          " for the command: ",
+                                          strerror(f.error)));
+}
+
+void RestoreTerminal(const Launched& launched) {
+  if (!launched.took_terminal) return;
+  sigset_t ttou, old;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU);
+  sigprocmask(SIG_BLOCK, &ttou, &old);
+  tcsetpgrp(launched.tty_fd, getpgrp());
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+}
+
+}  // namespace detrun

@@ -1,0 +1,91 @@
+// Launcher: starts the command in a confined child process.
+//
+// Life: ResolveCommand() (PATH search; 127/126 errors before anything is
+// forked), then Launch(), which forks and, in the child, runs these steps
+// in order, each async-signal-safe (no allocation, no logging; a failure is
+// reported as {step, errno} through a CLOEXEC pipe and the child _exits):
+//
+//   1. new process group (and, when detrun owns the terminal's foreground,
+//      hand the foreground to that group so the command can read the tty);
+//   2. PR_SET_PDEATHSIG(SIGKILL), so the command dies with detrun;
+//   3. restore the signal mask detrun had at start;
+//   4. personality(ADDR_NO_RANDOMIZE) (intercepted runs);
+//   5. PR_SET_NO_NEW_PRIVS;
+//   6. Landlock (when --allow-read/--allow-write were given);
+//   7. the seccomp filter, with SECCOMP_FILTER_FLAG_NEW_LISTENER (and
+//      WAIT_KILLABLE_RECV where the kernel has it);
+//   8. the listener fd is passed to detrun over a socketpair (SCM_RIGHTS);
+//   9. wait for detrun's "go" (its supervisor is ready);
+//  10. execve (a file without a #! line is run by /bin/sh, like execvp).
+//
+// Only syscalls the filter allows outright are made after step 7, so the
+// child never waits on a supervisor that is not listening yet.
+//
+// The parent gets a Launched: the child's pid, a pidfd, the listener and
+// the exec-status pipe. It calls Go() when ready; the pipe then yields EOF
+// when exec succeeded, or a LaunchFailure record when it did not
+// (ReadLaunchFailure turns that into a Status whose code maps to 125/126/127,
+// see exit_status.h).
+#ifndef DETRUN_CORE_LAUNCHER_H_
+#define DETRUN_CORE_LAUNCHER_H_
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/bpf_program.h"
+#include "core/unique_fd.h"
+
+namespace detrun {
+
+struct ResolvedCommand {
+  std::string path;                // what execve gets
+  std::vector<std::string> argv;   // argv[0] as the user typed it
+};
+
+// PATH search as execvp does it. NotFound ("command not found", 127) or
+// PermissionDenied (126: a directory, or no execute permission).
+absl::StatusOr<ResolvedCommand> ResolveCommand(
+    const std::vector<std::string>& argv, const char* path_env);
+
+struct LaunchSpec {
+  ResolvedCommand command;
+  std::vector<std::string> env;        // KEY=VALUE, in order
+  bool intercept = true;               // false for --native
+  bpf::Program filter;                 // when intercept
+  int landlock_ruleset_fd = -1;        // -1: no Landlock
+  bool disable_aslr = true;
+  sigset_t child_sigmask;              // the mask detrun started with
+};
+
+struct Launched {
+  pid_t pid = -1;
+  UniqueFd pidfd;
+  UniqueFd listener;      // -1 for --native
+  UniqueFd exec_status;   // EOF on successful exec
+  UniqueFd go;            // write end: Go() releases the child
+  bool took_terminal = false;  // the child's group got the tty foreground
+  int tty_fd = -1;
+};
+
+absl::StatusOr<Launched> Launch(const LaunchSpec& spec);
+
+// Releases the child to exec.
+absl::Status Go(Launched& launched);
+
+// Reads the exec-status pipe without blocking. OK(true) once EOF (exec
+// succeeded), OK(false) when nothing is there yet, or the failure.
+absl::StatusOr<bool> ReadLaunchFailure(Launched& launched,
+                                       const ResolvedCommand& command);
+
+// Gives the terminal foreground back to detrun's own process group.
+void RestoreTerminal(const Launched& launched);
+
+}  // namespace detrun
+
+#endif  // DETRUN_CORE_LAUNCHER_H_

@@ -1,0 +1,165 @@
+// Modules: how determinism features plug into the confinement core.
+//
+// A Module (time, random, dirs, ...) declares, once at start-up, which
+// syscalls it wants to see (with argument conditions, so the filter keeps
+// every other case in the kernel) and a handler for each. The core merges
+// all registrations into one seccomp policy and one dispatch table indexed
+// by syscall number; modules never talk to each other.
+//
+// Life of a run:
+//   1. The runner creates the modules in their fixed order and calls
+//      Register() on each with a Registry.
+//   2. Registry::BuildPolicy() yields the filter; Registry::BuildDispatch()
+//      the table. Two modules may claim the same syscall: they are asked in
+//      module order, and the first that returns a Response answers.
+//   3. For each notification the supervisor calls the handlers; every
+//      answer is also handed to the AnswerObservers (the recorder).
+//   4. Per-process and per-thread state: a module may keep state for each
+//      process/thread in the slot the core gives it (ProcessState /
+//      ThreadState below); the core creates it with NewThreadState when a
+//      thread is first seen and drops it when the thread exits.
+#ifndef DETRUN_CORE_MODULE_H_
+#define DETRUN_CORE_MODULE_H_
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config.h"
+#include "core/process_identity.h"
+#include "core/syscall_policy.h"
+
+namespace detrun {
+
+class ChildMemory;
+struct ProcessState;
+struct ThreadState;
+
+// One syscall held by the kernel until the supervisor answers it.
+struct Notification {
+  uint64_t id = 0;
+  pid_t tid = 0;  // in detrun's pid namespace
+  int nr = -1;
+  uint64_t instruction_pointer = 0;
+  std::array<uint64_t, 6> args{};
+};
+
+// The supervisor's answer to a Notification.
+struct Response {
+  enum class Kind {
+    kContinue,  // let the kernel run the syscall as the child asked
+    kValue,     // the syscall returns `value` without running
+    kErrno,     // the syscall fails with `error` without running
+    kInjectFd,  // install `fd` (ours) in the child; the syscall returns
+                // its number there (SECCOMP_ADDFD_FLAG_SEND)
+  };
+  Kind kind = Kind::kContinue;
+  int64_t value = 0;
+  int error = 0;
+  int fd = -1;                 // kInjectFd: our descriptor (we keep ownership)
+  uint32_t fd_flags = 0;       // kInjectFd: O_CLOEXEC for the child's copy
+
+  static Response Continue() { return {}; }
+  static Response Value(int64_t v) { return {Kind::kValue, v, 0, -1, 0}; }
+  static Response Errno(int e) { return {Kind::kErrno, 0, e, -1, 0}; }
+  static Response InjectFd(int fd, uint32_t flags) {
+    return {Kind::kInjectFd, 0, 0, fd, flags};
+  }
+};
+
+// Everything a handler may use to answer one notification.
+struct SyscallContext {
+  const Notification& notification;
+  ThreadState& thread;
+  ProcessState& process;
+  ChildMemory& memory;
+  const Config& config;
+};
+
+// Returns a Response to answer, or nullopt to let the next module (and
+// finally the kernel: Continue) decide.
+using SyscallHandler = std::function<std::optional<Response>(SyscallContext&)>;
+
+// Opaque per-thread state of one module; the module downcasts it.
+class ModuleState {
+ public:
+  virtual ~ModuleState() = default;
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  virtual std::string_view name() const = 0;
+  virtual void Register(class Registry& registry) = 0;
+
+  // State for a thread first seen by the supervisor. `creator` is the thread
+  // that created it (its state as it is now), or nullptr for the run's first
+  // thread or when the creator is unknown (e.g. it already exited).
+  virtual std::unique_ptr<ModuleState> NewThreadState(
+      const ThreadState& thread, const ThreadState* creator) {
+    (void)thread;
+    (void)creator;
+    return nullptr;
+  }
+};
+
+// Sees every answer the supervisor gives (the trace recorder, --verbose).
+class AnswerObserver {
+ public:
+  virtual ~AnswerObserver() = default;
+  virtual void OnAnswer(const ThreadState& thread,
+                        const Notification& notification,
+                        const Response& response,
+                        std::string_view module) = 0;
+};
+
+// Collects module registrations; see the life cycle at the top of the file.
+class Registry {
+ public:
+  struct Entry {
+    int module_index;
+    std::string module_name;
+    std::vector<ArgMatcher> when;  // notify only when all hold (empty: always)
+    SyscallHandler handler;
+  };
+
+  // Called by the runner before each module's Register().
+  void BeginModule(int module_index, std::string module_name);
+
+  // The current module wants syscall `nr` (x86-64 number) when `when` holds.
+  void Notify(int nr, std::vector<ArgMatcher> when, SyscallHandler handler,
+              std::string reason);
+  void Notify(int nr, SyscallHandler handler, std::string reason) {
+    Notify(nr, {}, std::move(handler), std::move(reason));
+  }
+
+  // Denials and notify rules merged into one policy: `base` (escape
+  // denials, --no-network) first, so a denial always wins.
+  SyscallPolicy BuildPolicy(SyscallPolicy base) const;
+
+  // Dispatch table indexed by syscall number (kMaxSyscall entries), each
+  // listing the entries in module order.
+  static constexpr int kMaxSyscall = 1024;
+  std::vector<std::vector<Entry>> BuildDispatch() const;
+
+ private:
+  struct Pending {
+    int nr;
+    Entry entry;
+    std::string reason;
+  };
+  std::vector<Pending> pending_;
+  int current_module_ = -1;
+  std::string current_name_;
+};
+
+}  // namespace detrun
+
+#endif  // DETRUN_CORE_MODULE_H_

@@ -1,0 +1,282 @@
+#include "core/process_table.h"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "core/linux_compat.h"
+
+namespace detrun {
+namespace {
+
+// Reads a small /proc file into `buf` (NUL-terminated); returns its length
+// or -1.
+ssize_t ReadSmallFile(const char* path, char* buf, size_t size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, size - 1);
+  close(fd);
+  if (n < 0) return -1;
+  buf[n] = '\0';
+  return n;
+}
+
+std::optional<pid_t> FieldAfter(absl::string_view text, absl::string_view key) {
+  size_t at = text.find(key);
+  if (at == absl::string_view::npos) return std::nullopt;
+  absl::string_view rest = text.substr(at + key.size());
+  size_t end = rest.find('\n');
+  int32_t v;
+  if (!absl::SimpleAtoi(rest.substr(0, end), &v)) return std::nullopt;
+  return v;
+}
+
+std::optional<TaskInfo> ReadTaskInfo(pid_t tid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/status", tid);
+  char buf[4096];
+  ssize_t n = ReadSmallFile(path, buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  absl::string_view text(buf, n);
+  std::optional<pid_t> tgid = FieldAfter(text, "\nTgid:");
+  std::optional<pid_t> ppid = FieldAfter(text, "\nPPid:");
+  if (!tgid || !ppid) return std::nullopt;
+  return TaskInfo{*tgid, *ppid};
+}
+
+pid_t ReadLastPid() {
+  // ns_last_pid is the cheapest reading; /proc/loadavg's last field is the
+  // same number and stays readable where /proc/sys is masked.
+  static const int fd = open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);
+  char buf[128];
+  if (fd >= 0) {
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    int32_t v;
+    if (n > 0 && absl::SimpleAtoi(absl::StripAsciiWhitespace(
+                                      absl::string_view(buf, n)), &v)) {
+      return v;
+    }
+  }
+  if (ReadSmallFile("/proc/loadavg", buf, sizeof buf) > 0) {
+    const char* last = strrchr(buf, ' ');
+    if (last != nullptr) return atoi(last + 1);
+  }
+  return 0;
+}
+
+pid_t ReadPidMax() {
+  char buf[64];
+  if (ReadSmallFile("/proc/sys/kernel/pid_max", buf, sizeof buf) > 0) {
+    int v = atoi(buf);
+    if (v > 0) return v;
+  }
+  return 4194304;  // PID_MAX_LIMIT on 64-bit
+}
+
+int OpenPidfd(pid_t pid, unsigned flags) {
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, flags));
+}
+
+}  // namespace
+
+ProcessTable::Hooks ProcessTable::DefaultHooks() {
+  Hooks h;
+  h.task_info = ReadTaskInfo;
+  h.last_pid = ReadLastPid;
+  h.pid_max = ReadPidMax();
+  return h;
+}
+
+ProcessTable::ProcessTable(std::vector<Module*> modules, Hooks hooks)
+    : modules_(std::move(modules)), hooks_(std::move(hooks)) {
+  if (hooks_.pid_max <= 0) hooks_.pid_max = ReadPidMax();
+}
+
+void ProcessTable::SetRoot(pid_t pid) { root_pid_ = pid; }
+
+const CloneRecord* ProcessTable::Match(const std::deque<CloneRecord>& records,
+                                       pid_t pid, pid_t now) const {
+  // Ages are distances back from `now` along the pid cycle: a record is a
+  // candidate when its watermark is older than the pid; the latest such
+  // record created it.
+  const int64_t cycle = hooks_.pid_max;
+  auto age = [&](pid_t p) { return ((int64_t{now} - p) % cycle + cycle) % cycle; };
+  const int64_t pid_age = age(pid);
+  for (auto it = records.rbegin(); it != records.rend(); ++it) {
+    if (age(it->watermark) > pid_age) return &*it;
+  }
+  return nullptr;
+}
+
+const CloneRecord* ProcessTable::MatchOrphan(pid_t pid, pid_t now,
+                                             ProcessIdentity* parent) const {
+  // The parent is gone, so we cannot know which tombstone it was; take the
+  // latest record older than the pid across all of them.
+  const CloneRecord* best = nullptr;
+  const int64_t cycle = hooks_.pid_max;
+  auto age = [&](pid_t p) { return ((int64_t{now} - p) % cycle + cycle) % cycle; };
+  for (const Tombstone& t : tombstones_) {
+    const CloneRecord* r = Match(t.child_clones, pid, now);
+    if (r != nullptr && (best == nullptr || age(r->watermark) < age(best->watermark))) {
+      best = r;
+      *parent = t.id;
+    }
+  }
+  return best;
+}
+
+ThreadState* ProcessTable::AddThread(ProcessState& process, pid_t tid,
+                                     uint32_t index,
+                                     const ThreadState* creator) {
+  auto thread = std::make_unique<ThreadState>();
+  thread->id = ThreadIdentity{process.id, index};
+  thread->tid = tid;
+  thread->process = &process;
+  thread->module_state.reserve(modules_.size());
+  for (Module* m : modules_) {
+    thread->module_state.push_back(m->NewThreadState(*thread, creator));
+  }
+  if (hooks_.open_pidfds && tid != process.pid) {
+    int fd = OpenPidfd(tid, PIDFD_THREAD);
+    if (fd >= 0) {
+      thread->pidfd.reset(fd);
+      new_pidfds_.emplace_back(fd, tid, true);
+    }
+    // Kernels before 6.9 refuse PIDFD_THREAD: such threads are dropped
+    // with their process instead.
+  }
+  process.threads.push_back(tid);
+  ThreadState* raw = thread.get();
+  threads_[tid] = std::move(thread);
+  return raw;
+}
+
+ProcessState* ProcessTable::IdentifyProcess(pid_t pid, pid_t ppid) {
+  if (auto it = processes_.find(pid); it != processes_.end()) {
+    return it->second.get();
+  }
+  auto process = std::make_unique<ProcessState>();
+  process->pid = pid;
+  const CloneRecord* record = nullptr;
+  if (pid == root_pid_) {
+    process->id = ProcessIdentity::Root();
+  } else {
+    const pid_t now = hooks_.last_pid();
+    auto parent = processes_.find(ppid);
+    if (parent != processes_.end()) {
+      record = Match(parent->second->child_clones, pid, now);
+      if (record != nullptr) process->id = parent->second->id.Child(record->index);
+    }
+    if (record == nullptr) {
+      ProcessIdentity parent_id;
+      record = MatchOrphan(pid, now, &parent_id);
+      if (record != nullptr) process->id = parent_id.Child(record->index);
+    }
+    if (record == nullptr) process->id = ProcessIdentity{{0, ++unmatched_}};
+  }
+  if (hooks_.open_pidfds) {
+    int fd = OpenPidfd(pid, 0);
+    if (fd >= 0) {
+      process->pidfd.reset(fd);
+      new_pidfds_.emplace_back(fd, pid, false);
+    }
+  }
+  ProcessState* raw = process.get();
+  processes_[pid] = std::move(process);
+  // The main thread exists from the start; its creator is the cloning
+  // thread of the parent, when that thread is still alive.
+  const ThreadState* creator = nullptr;
+  if (record != nullptr) {
+    auto t = threads_.find(record->creator_tid);
+    if (t != threads_.end() && t->second->id == record->creator) {
+      creator = t->second.get();
+    }
+  }
+  AddThread(*raw, pid, 0, creator);
+  return raw;
+}
+
+ThreadState* ProcessTable::Identify(pid_t tid) {
+  if (auto it = threads_.find(tid); it != threads_.end()) return it->second.get();
+  std::optional<TaskInfo> info = hooks_.task_info(tid);
+  if (!info) return nullptr;
+  if (info->tgid == tid) {
+    IdentifyProcess(tid, info->ppid);
+    return threads_[tid].get();
+  }
+  // A thread: identify its process first (its main thread may never have
+  // made a notified call).
+  ProcessState* process = nullptr;
+  if (auto it = processes_.find(info->tgid); it != processes_.end()) {
+    process = it->second.get();
+  } else {
+    std::optional<TaskInfo> leader = hooks_.task_info(info->tgid);
+    if (!leader) return nullptr;
+    process = IdentifyProcess(info->tgid, leader->ppid);
+  }
+  const CloneRecord* record =
+      Match(process->thread_clones, tid, hooks_.last_pid());
+  const ThreadState* creator = nullptr;
+  uint32_t index;
+  if (record != nullptr) {
+    index = record->index;
+    auto t = threads_.find(record->creator_tid);
+    if (t != threads_.end() && t->second->id == record->creator) {
+      creator = t->second.get();
+    }
+  } else {
+    // Unmatched thread: number it after every recorded one.
+    index = ++process->threads_created;
+  }
+  return AddThread(*process, tid, index, creator);
+}
+
+void ProcessTable::OnClone(ThreadState& creator, uint64_t flags) {
+  ProcessState& p = *creator.process;
+  const bool thread = (flags & CLONE_THREAD) != 0;
+  std::deque<CloneRecord>& records = thread ? p.thread_clones : p.child_clones;
+  uint32_t& counter = thread ? p.threads_created : p.children_created;
+  records.push_back(CloneRecord{++counter, hooks_.last_pid(), creator.tid,
+                                creator.id});
+  if (records.size() > kMaxRecordsPerProcess) records.pop_front();
+}
+
+void ProcessTable::DrainNewPidfds(
+    const std::function<void(int, pid_t, bool)>& fn) {
+  for (auto& [fd, id, thread] : new_pidfds_) fn(fd, id, thread);
+  new_pidfds_.clear();
+}
+
+void ProcessTable::RemoveThread(pid_t tid) { threads_.erase(tid); }
+
+void ProcessTable::OnExitReady(pid_t id, bool thread) {
+  if (thread) {
+    auto it = threads_.find(id);
+    if (it == threads_.end()) return;
+    ProcessState* p = it->second->process;
+    std::erase(p->threads, id);
+    RemoveThread(id);
+    return;
+  }
+  auto it = processes_.find(id);
+  if (it == processes_.end()) return;
+  ProcessState& p = *it->second;
+  for (pid_t tid : p.threads) RemoveThread(tid);
+  if (!p.child_clones.empty()) {
+    tombstones_.push_back(Tombstone{p.id, std::move(p.child_clones)});
+    if (tombstones_.size() > kMaxTombstones) tombstones_.pop_front();
+  }
+  processes_.erase(it);
+}
+
+}  // namespace detrun

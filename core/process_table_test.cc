@@ -1,0 +1,187 @@
+#include "core/process_table.h"
+
+#include <linux/sched.h>
+
+#include <map>
+
+#include "gtest/gtest.h"
+
+namespace detrun {
+namespace {
+
+// A fake kernel: which task belongs to which process and parent, and the
+// last pid allocated.
+struct FakeKernel {
+  std::map<pid_t, TaskInfo> tasks;
+  pid_t last_pid = 0;
+
+  ProcessTable::Hooks Hooks(pid_t pid_max = 32768) {
+    ProcessTable::Hooks h;
+    h.task_info = [this](pid_t tid) -> std::optional<TaskInfo> {
+      auto it = tasks.find(tid);
+      if (it == tasks.end()) return std::nullopt;
+      return it->second;
+    };
+    h.last_pid = [this] { return last_pid; };
+    h.pid_max = pid_max;
+    h.open_pidfds = false;
+    return h;
+  }
+  // The kernel runs a clone: allocates `pid` (a process or a thread).
+  void Spawn(pid_t pid, pid_t tgid, pid_t ppid) {
+    tasks[pid] = TaskInfo{tgid, ppid};
+    last_pid = pid;
+  }
+};
+
+class ProcessTableTest : public ::testing::Test {
+ protected:
+  FakeKernel k_;
+};
+
+TEST_F(ProcessTableTest, RootIsOne) {
+  ProcessTable table({}, k_.Hooks());
+  k_.Spawn(100, 100, 1);
+  table.SetRoot(100);
+  ThreadState* t = table.Identify(100);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->id.ToString(), "1");
+  EXPECT_EQ(table.Identify(100), t);  // stable on later notifications
+}
+
+TEST_F(ProcessTableTest, ChildrenNamedByCreationOrderNotByFirstNotification) {
+  ProcessTable table({}, k_.Hooks());
+  k_.Spawn(100, 100, 1);
+  table.SetRoot(100);
+  ThreadState* root = table.Identify(100);
+  // Three forks in sequence; unrelated processes take pids in between.
+  table.OnClone(*root, 0);
+  k_.Spawn(101, 101, 100);
+  k_.last_pid = 104;  // someone else forked
+  table.OnClone(*root, 0);
+  k_.Spawn(105, 105, 100);
+  table.OnClone(*root, 0);
+  k_.Spawn(106, 106, 100);
+  // The children's first notifications arrive in scrambled order.
+  EXPECT_EQ(table.Identify(106)->id.ToString(), "1.3");
+  EXPECT_EQ(table.Identify(101)->id.ToString(), "1.1");
+  EXPECT_EQ(table.Identify(105)->id.ToString(), "1.2");
+}
+
+TEST_F(ProcessTableTest, GrandchildrenAndThreads) {
+  ProcessTable table({}, k_.Hooks());
+  k_.Spawn(100, 100, 1);
+  table.SetRoot(100);
+  ThreadState* root = table.Identify(100);
+  table.OnClone(*root, 0);
+  k_.Spawn(101, 101, 100);
+  ThreadState* child = table.Identify(101);
+  table.OnClone(*child, CLONE_VM | CLONE_THREAD | CLONE_SIGHAND);
+  k_.Spawn(102, 101, 100);
+  table.OnClone(*child, CLONE_VM | CLONE_THREAD | CLONE_SIGHAND);
+  k_.Spawn(103, 101, 100);
+  table.OnClone(*child, 0);
+  k_.Spawn(104, 104, 101);
+  EXPECT_EQ(table.Identify(103)->id.ToString(), "1.1:2");
+  EXPECT_EQ(table.Identify(104)->id.ToString(), "1.1.1");
+  EXPECT_EQ(table.Identify(102)->id.ToString(), "1.1:1");
+  EXPECT_EQ(table.Identify(102)->process, child->process);
+}
+
+TEST_F(ProcessTableTest, PidWrapAround) {
+  ProcessTable table({}, k_.Hooks(/*pid_max=*/32768));
+  k_.Spawn(32760, 32760, 1);
+  table.SetRoot(32760);
+  ThreadState* root = table.Identify(32760);
+  k_.last_pid = 32767;
+  table.OnClone(*root, 0);
+  k_.Spawn(301, 301, 32760);  // wrapped (low pids were in use)
+  table.OnClone(*root, 0);
+  k_.Spawn(302, 302, 32760);
+  EXPECT_EQ(table.Identify(302)->id.ToString(), "1.2");
+  EXPECT_EQ(table.Identify(301)->id.ToString(), "1.1");
+}
+
+TEST_F(ProcessTableTest, OrphanMatchedAgainstTombstone) {
+  ProcessTable table({}, k_.Hooks());
+  k_.Spawn(100, 100, 1);
+  table.SetRoot(100);
+  ThreadState* root = table.Identify(100);
+  table.OnClone(*root, 0);
+  k_.Spawn(101, 101, 100);
+  ThreadState* sh = table.Identify(101);
+  table.OnClone(*sh, 0);
+  table.OnClone(*sh, 0);
+  k_.Spawn(102, 102, 101);  // the 2nd clone: the 1st failed (EAGAIN)
+  // sh exits before its child is first seen; the child is re-parented to
+  // detrun (pid 1 here), which the table does not know.
+  table.OnExitReady(101, /*thread=*/false);
+  k_.tasks[102].ppid = 1;
+  EXPECT_EQ(table.Identify(102)->id.ToString(), "1.1.2");
+  EXPECT_EQ(table.unmatched_count(), 0u);
+}
+
+TEST_F(ProcessTableTest, UnknownOriginGetsZeroIdentity) {
+  ProcessTable table({}, k_.Hooks());
+  k_.Spawn(100, 100, 1);
+  table.SetRoot(100);
+  table.Identify(100);
+  k_.Spawn(200, 200, 50);
+  EXPECT_EQ(table.Identify(200)->id.ToString(), "0.1");
+  EXPECT_EQ(table.unmatched_count(), 1u);
+}
+
+TEST_F(ProcessTableTest, VanishedTaskIsNull) {
+  ProcessTable table({}, k_.Hooks());
+  EXPECT_EQ(table.Identify(4242), nullptr);
+}
+
+TEST_F(ProcessTableTest, ExitDropsProcessAndThreads) {
+  ProcessTable table({}, k_.Hooks());
+  k_.Spawn(100, 100, 1);
+  table.SetRoot(100);
+  ThreadState* root = table.Identify(100);
+  table.OnClone(*root, CLONE_THREAD);
+  k_.Spawn(101, 100, 1);
+  table.Identify(101);
+  EXPECT_EQ(table.thread_count(), 2u);
+  table.OnExitReady(101, /*thread=*/true);
+  EXPECT_EQ(table.thread_count(), 1u);
+  table.OnExitReady(100, /*thread=*/false);
+  EXPECT_EQ(table.thread_count(), 0u);
+  EXPECT_EQ(table.process_count(), 0u);
+}
+
+// A module that inherits a counter from the creating thread.
+class CountingModule : public Module {
+ public:
+  struct State : ModuleState {
+    int value = 0;
+  };
+  std::string_view name() const override { return "counting"; }
+  void Register(Registry&) override {}
+  std::unique_ptr<ModuleState> NewThreadState(const ThreadState&,
+                                              const ThreadState* creator) override {
+    auto s = std::make_unique<State>();
+    if (creator != nullptr) {
+      s->value = static_cast<State*>(creator->module_state[0].get())->value + 1;
+    }
+    return s;
+  }
+};
+
+TEST_F(ProcessTableTest, ModuleStateInheritsFromCreator) {
+  CountingModule m;
+  ProcessTable table({&m}, k_.Hooks());
+  k_.Spawn(100, 100, 1);
+  table.SetRoot(100);
+  ThreadState* root = table.Identify(100);
+  static_cast<CountingModule::State*>(root->module_state[0].get())->value = 41;
+  table.OnClone(*root, 0);
+  k_.Spawn(101, 101, 100);
+  ThreadState* child = table.Identify(101);
+  EXPECT_EQ(static_cast<CountingModule::State*>(child->module_state[0].get())->value, 42);
+}
+
+}  // namespace
+}  // namespace detrun

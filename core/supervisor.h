@@ -1,0 +1,92 @@
+// Supervisor: answers the child's notified syscalls and owns the run's
+// lifetime.
+//
+// Life:
+//   Supervisor s(config, modules);        // modules in their fixed order
+//   auto filter = s.BuildFilter();         // escape denials, --no-network,
+//                                          // clone/exec tracking, modules
+//   auto launched = Launch({..., filter});
+//   int wait_status = s.Run(launched);     // until the command exits
+//
+// Run() is one single-threaded epoll loop over: the seccomp listener, a
+// signalfd (SIGINT/SIGTERM/SIGHUP are forwarded to the command's process
+// group; SIGCHLD reaps), the exec-status pipe and one pidfd per known
+// process/thread (ProcessTable). Handlers never block it. A thread that dies
+// while its notification is held makes RECV/SEND fail with ENOENT, which
+// is expected and ignored, so a dying child can never wedge the loop.
+//
+// When the command (the run's first process) exits, the supervisor ends
+// everything the command left running: SIGKILL to the command's process
+// group, then to every remaining descendant (detrun is a child subreaper,
+// so orphans are re-parented to it), reaping until none is left. When
+// Run() returns, no process of the run is alive.
+#ifndef DETRUN_CORE_SUPERVISOR_H_
+#define DETRUN_CORE_SUPERVISOR_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/child_memory.h"
+#include "core/config.h"
+#include "core/launcher.h"
+#include "core/module.h"
+#include "core/process_table.h"
+
+namespace detrun {
+
+struct RunResult {
+  int wait_status = 0;
+  // Set when the command could not be executed (the exit code follows from
+  // its status code, see exit_status.h).
+  absl::Status launch_error;
+};
+
+class Supervisor {
+ public:
+  Supervisor(const Config& config, std::vector<Module*> modules);
+  ~Supervisor();
+
+  // The seccomp program for this run.
+  absl::StatusOr<bpf::Program> BuildFilter() const;
+
+  void AddObserver(AnswerObserver* observer) { observers_.push_back(observer); }
+
+  // Must be called before Launch(): blocks the forwarded signals (they are
+  // read through a signalfd) and makes detrun a child subreaper. Returns
+  // the signal mask to restore in the child.
+  absl::StatusOr<sigset_t> PrepareParent();
+
+  // Runs the loop until the command exits and every process of the run is
+  // gone.
+  absl::StatusOr<RunResult> Run(Launched& launched,
+                                const ResolvedCommand& command);
+
+  // Runs without a listener (--native): just waits and cleans up.
+  absl::StatusOr<RunResult> RunNative(Launched& launched,
+                                      const ResolvedCommand& command);
+
+  const ProcessTable& processes() const { return *table_; }
+
+ private:
+  class Loop;
+  void RegisterCore(Registry& registry);
+
+  Config config_;
+  std::vector<Module*> modules_;
+  Registry registry_;
+  std::vector<std::vector<Registry::Entry>> dispatch_;
+  std::unique_ptr<ProcessTable> table_;
+  std::vector<AnswerObserver*> observers_;
+  std::unique_ptr<AnswerObserver> verbose_log_;
+  sigset_t original_mask_;
+};
+
+// Kills and reaps every remaining child of detrun (and, through the
+// subreaper, their descendants) until none is left.
+void KillAllDescendants();
+
+}  // namespace detrun
+
+#endif  // DETRUN_CORE_SUPERVISOR_H_
