@@ -1,0 +1,185 @@
+#include "tests/integration/harness.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace detrun::testing {
+namespace {
+
+double Now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+std::string EnvOr(const char* name, const char* fallback) {
+  const char* v = getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+Running StartWithStdin(const std::vector<std::string>& argv, int* stdin_write) {
+  int in[2], out[2], err[2];
+  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+    abort();
+  }
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  Running r;
+  r.started = Now();
+  r.pid = fork();
+  if (r.pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    signal(SIGPIPE, SIG_DFL);
+    execvp(args[0], args.data());
+    fprintf(stderr, "harness: exec %s: %s\n", args[0], strerror(errno));
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  close(err[1]);
+  r.out_fd = out[0];
+  r.err_fd = err[0];
+  if (stdin_write != nullptr) {
+    *stdin_write = in[1];
+  } else {
+    close(in[1]);
+  }
+  return r;
+}
+
+Output Collect(Running& r, int stdin_fd, const std::string& input, double timeout) {
+  Output o;
+  size_t written = 0;
+  if (stdin_fd >= 0) {
+    fcntl(stdin_fd, F_SETFL, O_NONBLOCK);
+    if (input.empty()) {
+      close(stdin_fd);
+      stdin_fd = -1;
+    }
+  }
+  const double deadline = r.started + timeout;
+  while (r.out_fd >= 0 || r.err_fd >= 0) {
+    pollfd p[3];
+    int n = 0;
+    int idx_out = -1, idx_err = -1, idx_in = -1;
+    if (r.out_fd >= 0) { idx_out = n; p[n++] = {r.out_fd, POLLIN, 0}; }
+    if (r.err_fd >= 0) { idx_err = n; p[n++] = {r.err_fd, POLLIN, 0}; }
+    if (stdin_fd >= 0) { idx_in = n; p[n++] = {stdin_fd, POLLOUT, 0}; }
+    double left = deadline - Now();
+    if (left <= 0) {
+      o.timed_out = true;
+      break;
+    }
+    int ready = poll(p, n, static_cast<int>(left * 1000) + 1);
+    if (ready < 0 && errno == EINTR) continue;
+    char buf[65536];
+    auto drain = [&](int idx, int& fd, std::string& dst) {
+      if (idx < 0 || !(p[idx].revents & (POLLIN | POLLHUP | POLLERR))) return;
+      ssize_t k = read(fd, buf, sizeof buf);
+      if (k > 0) {
+        dst.append(buf, k);
+      } else {
+        close(fd);
+        fd = -1;
+      }
+    };
+    drain(idx_out, r.out_fd, o.out);
+    drain(idx_err, r.err_fd, o.err);
+    if (idx_in >= 0 && (p[idx_in].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      ssize_t k = write(stdin_fd, input.data() + written, input.size() - written);
+      if (k > 0) written += k;
+      if (k < 0 && errno != EAGAIN) written = input.size();
+      if (written == input.size()) {
+        close(stdin_fd);
+        stdin_fd = -1;
+      }
+    }
+  }
+  if (stdin_fd >= 0) close(stdin_fd);
+  int status = 0;
+  for (;;) {
+    pid_t w = waitpid(r.pid, &status, WNOHANG);
+    if (w == r.pid) break;
+    if (o.timed_out || Now() > deadline) {
+      o.timed_out = true;
+      kill(r.pid, SIGKILL);
+      waitpid(r.pid, &status, 0);
+      break;
+    }
+    usleep(2000);
+  }
+  if (r.out_fd >= 0) close(r.out_fd);
+  if (r.err_fd >= 0) close(r.err_fd);
+  r.out_fd = r.err_fd = -1;
+  o.seconds = Now() - r.started;
+  if (o.timed_out) {
+    o.exit_code = -1;
+  } else if (WIFEXITED(status)) {
+    o.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    o.exit_code = 128 + WTERMSIG(status);
+  }
+  return o;
+}
+
+}  // namespace
+
+std::string DetrunBin() { return EnvOr("DETRUN_BIN", DETRUN_BIN_DEFAULT); }
+
+std::string Probe(const std::string& name) {
+  return EnvOr("DETRUN_PROBES_DIR", DETRUN_PROBES_DIR_DEFAULT) + "/" + name;
+}
+
+Output RunProgram(const std::vector<std::string>& argv, const std::string& input,
+           double timeout_seconds) {
+  signal(SIGPIPE, SIG_IGN);
+  int stdin_fd = -1;
+  Running r = StartWithStdin(argv, &stdin_fd);
+  return Collect(r, stdin_fd, input, timeout_seconds);
+}
+
+Output Detrun(const std::vector<std::string>& args, const std::string& input,
+              double timeout_seconds) {
+  std::vector<std::string> argv = {DetrunBin()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProgram(argv, input, timeout_seconds);
+}
+
+Running Start(const std::vector<std::string>& argv) {
+  return StartWithStdin(argv, nullptr);
+}
+
+Output Wait(Running& running, double timeout_seconds) {
+  return Collect(running, -1, "", timeout_seconds);
+}
+
+std::string MakeTempDir() {
+  std::string base = EnvOr("TMPDIR", "/tmp") + "/detrun-test.XXXXXX";
+  std::vector<char> tmpl(base.begin(), base.end());
+  tmpl.push_back('\0');
+  if (mkdtemp(tmpl.data()) == nullptr) abort();
+  return tmpl.data();
+}
+
+void RemoveTree(const std::string& path) {
+  if (path.empty() || path == "/") return;
+  RunProgram({"rm", "-rf", "--", path});
+}
+
+bool ProcessExists(pid_t pid) {
+  if (kill(pid, 0) == 0) return true;
+  return errno == EPERM;
+}
+
+}  // namespace detrun::testing

@@ -1,0 +1,57 @@
+// Harness for integration tests: runs real programs (usually the real
+// detrun binary) as child processes, feeds stdin, collects stdout/stderr
+// and the exit status, with a timeout so a hang fails instead of wedging
+// the suite.
+//
+// Paths: the detrun binary is $DETRUN_BIN (default: the build tree's), the
+// probes live in $DETRUN_PROBES_DIR; tests/run_unprivileged.sh sets both
+// when it re-runs this suite as an ordinary user.
+#ifndef DETRUN_TESTS_INTEGRATION_HARNESS_H_
+#define DETRUN_TESTS_INTEGRATION_HARNESS_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace detrun::testing {
+
+struct Output {
+  int exit_code = -1;    // 128+N for signal N; -1 on timeout
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+  double seconds = 0;
+};
+
+std::string DetrunBin();
+std::string Probe(const std::string& name);
+
+// argv[0] is looked up in PATH when it has no '/'.
+Output RunProgram(const std::vector<std::string>& argv, const std::string& input = "",
+           double timeout_seconds = 60);
+
+// Runs detrun with `args` (options, "--", command...).
+Output Detrun(const std::vector<std::string>& args, const std::string& input = "",
+              double timeout_seconds = 60);
+
+// A started process whose output is collected by Wait().
+struct Running {
+  pid_t pid = -1;
+  int out_fd = -1;
+  int err_fd = -1;
+  double started = 0;
+};
+Running Start(const std::vector<std::string>& argv);
+Output Wait(Running& running, double timeout_seconds = 60);
+
+// A fresh directory under $TMPDIR (or /tmp), removed by the caller's
+// RemoveTree.
+std::string MakeTempDir();
+void RemoveTree(const std::string& path);
+
+bool ProcessExists(pid_t pid);
+
+}  // namespace detrun::testing
+
+#endif  // DETRUN_TESTS_INTEGRATION_HARNESS_H_

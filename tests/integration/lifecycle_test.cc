@@ -1,0 +1,209 @@
+// Life of a run: exit codes, standard streams, signals, cleanup of what the
+// command leaves behind, process identities, nesting.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <regex>
+#include <map>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/harness.h"
+
+namespace detrun::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+
+TEST(ExitCodeTest, CommandStatusPassesThrough) {
+  EXPECT_EQ(Detrun({"sh", "-c", "exit 0"}).exit_code, 0);
+  EXPECT_EQ(Detrun({"sh", "-c", "exit 7"}).exit_code, 7);
+  EXPECT_EQ(Detrun({"--", "sh", "-c", "exit 255"}).exit_code, 255);
+}
+
+TEST(ExitCodeTest, KilledBySignalIs128PlusN) {
+  Output o = Detrun({"sh", "-c", "kill -9 $$"});
+  EXPECT_EQ(o.exit_code, 137) << o.err;
+  EXPECT_EQ(Detrun({"sh", "-c", "kill -SEGV $$"}).exit_code, 128 + SIGSEGV);
+}
+
+TEST(ExitCodeTest, CommandNotFoundIs127) {
+  Output o = Detrun({"--", "no-such-command-detrun-test"});
+  EXPECT_EQ(o.exit_code, 127);
+  EXPECT_THAT(o.err, HasSubstr("no-such-command-detrun-test"));
+  EXPECT_THAT(o.err, HasSubstr("not found"));
+  o = Detrun({"/no/such/path/prog"});
+  EXPECT_EQ(o.exit_code, 127);
+  EXPECT_THAT(o.err, HasSubstr("/no/such/path/prog"));
+}
+
+TEST(ExitCodeTest, NotExecutableIs126) {
+  std::string dir = MakeTempDir();
+  std::string file = dir + "/data.txt";
+  RunProgram({"sh", "-c", "echo hello > " + file});
+  Output o = Detrun({file});
+  EXPECT_EQ(o.exit_code, 126);
+  EXPECT_THAT(o.err, HasSubstr(file));
+  o = Detrun({dir});  // a directory
+  EXPECT_EQ(o.exit_code, 126);
+  EXPECT_THAT(o.err, HasSubstr("directory"));
+  RemoveTree(dir);
+}
+
+TEST(ExitCodeTest, ScriptWithoutShebangRunsUnderSh) {
+  std::string dir = MakeTempDir();
+  std::string script = dir + "/script";
+  RunProgram({"sh", "-c", "printf 'echo from-script; exit 4\\n' > " + script + "; chmod +x " + script});
+  Output o = Detrun({script});
+  EXPECT_EQ(o.exit_code, 4) << o.err;
+  EXPECT_EQ(o.out, "from-script\n");
+  RemoveTree(dir);
+}
+
+TEST(ExitCodeTest, MissingInterpreterIs127) {
+  std::string dir = MakeTempDir();
+  std::string script = dir + "/script";
+  RunProgram({"sh", "-c", "printf '#!/no/such/interpreter\\n' > " + script + "; chmod +x " + script});
+  Output o = Detrun({script});
+  EXPECT_EQ(o.exit_code, 127);
+  EXPECT_THAT(o.err, HasSubstr(script));
+  RemoveTree(dir);
+}
+
+TEST(StreamsTest, StdinStdoutStderrPassThrough) {
+  Output o = Detrun({"sh", "-c", "cat; echo to-stderr >&2"}, "line one\nline two\n");
+  EXPECT_EQ(o.exit_code, 0);
+  EXPECT_EQ(o.out, "line one\nline two\n");
+  EXPECT_EQ(o.err, "to-stderr\n");
+}
+
+TEST(StreamsTest, FiftyMegabytesThroughAPipe) {
+  // Not all zeros, so a lost or reordered block would show.
+  std::string input(50 * 1024 * 1024, '\0');
+  uint64_t x = 88172645463325252ull;
+  for (char& c : input) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  Output o = Detrun({"cat"}, input, 120);
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out.size(), input.size());
+  EXPECT_TRUE(o.out == input);
+}
+
+TEST(SignalTest, SigtermEndsTheCommandAndDetrunExits143) {
+  Running r = Start({DetrunBin(), "--", "sleep", "100"});
+  usleep(300 * 1000);
+  kill(r.pid, SIGTERM);
+  Output o = Wait(r, 10);
+  EXPECT_FALSE(o.timed_out);
+  EXPECT_EQ(o.exit_code, 143) << o.err;
+  EXPECT_LT(o.seconds, 5.0);
+}
+
+TEST(SignalTest, SigintAndSighupAreForwarded) {
+  for (int sig : {SIGINT, SIGHUP}) {
+    Running r = Start({DetrunBin(), "--", "sleep", "100"});
+    usleep(300 * 1000);
+    kill(r.pid, sig);
+    Output o = Wait(r, 10);
+    EXPECT_EQ(o.exit_code, 128 + sig) << sig << " " << o.err;
+  }
+}
+
+TEST(CleanupTest, BackgroundChildrenDoNotOutliveTheRun) {
+  // A background job in the same group, one in its own session, and one
+  // double-forked away from its parent: all must be gone when detrun
+  // returns.
+  Output o = Detrun({"sh", "-c",
+                     "sleep 1000 & echo $!; "
+                     "setsid sleep 1000 & echo $!; "
+                     "(sleep 1000 & echo $!) ; "
+                     "exit 3"});
+  EXPECT_EQ(o.exit_code, 3) << o.err;
+  std::vector<pid_t> pids;
+  size_t pos = 0;
+  while (pos < o.out.size()) {
+    size_t nl = o.out.find('\n', pos);
+    pids.push_back(std::atoi(o.out.substr(pos, nl - pos).c_str()));
+    pos = nl + 1;
+  }
+  ASSERT_EQ(pids.size(), 3u) << o.out;
+  for (pid_t p : pids) {
+    ASSERT_GT(p, 1);
+    EXPECT_FALSE(ProcessExists(p)) << "pid " << p << " survived the run";
+  }
+}
+
+TEST(CleanupTest, DetrunReturnsWhenTheCommandExitsEvenIfChildrenHoldStdout) {
+  // A background child keeps stdout open; detrun must still return (and end
+  // it), not wait for EOF.
+  Output o = Detrun({"sh", "-c", "sleep 1000 & echo started"}, "", 20);
+  EXPECT_FALSE(o.timed_out);
+  EXPECT_EQ(o.exit_code, 0);
+  EXPECT_EQ(o.out, "started\n");
+  EXPECT_LT(o.seconds, 10.0);
+}
+
+// Every exec line of --verbose: identity -> program.
+std::vector<std::pair<std::string, std::string>> Execs(const std::string& log) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::regex line(R"re(detrun: \[([0-9.:]+)\] execve\([^)]*\) continue[^"]*"([^"]+)")re");
+  for (std::sregex_iterator it(log.begin(), log.end(), line), end; it != end; ++it) {
+    out.emplace_back((*it)[1], (*it)[2]);
+  }
+  return out;
+}
+
+TEST(IdentityTest, ChildrenAreNamedByForkOrderNotByScheduling) {
+  // The first child execs last (it sleeps first), yet it is "1.1".
+  for (int run = 0; run < 3; ++run) {
+    Output o = Detrun({"--verbose", "--", "/bin/sh", "-c",
+                       "/bin/sh -c 'sleep 0.3; exec /bin/true' & "
+                       "/bin/sh -c 'exec /bin/false' & wait"});
+    ASSERT_EQ(o.exit_code, 0) << o.err;
+    auto execs = Execs(o.err);
+    std::map<std::string, std::string> last_exec;
+    for (auto& [id, prog] : execs) last_exec[id] = prog;
+    EXPECT_EQ(last_exec["1"], "/bin/sh") << o.err;
+    EXPECT_EQ(last_exec["1.1"], "/bin/true") << o.err;
+    EXPECT_EQ(last_exec["1.2"], "/bin/false") << o.err;
+    EXPECT_THAT(last_exec["1.1.1"], MatchesRegex(".*/sleep")) << o.err;
+  }
+}
+
+TEST(NativeTest, NativeRunsWithoutInterception) {
+  Output o = Detrun({"--native", "--", "sh", "-c", "echo hi; exit 9"});
+  EXPECT_EQ(o.exit_code, 9) << o.err;
+  EXPECT_EQ(o.out, "hi\n");
+  // No filter: the i386 entry point works natively (when IA32 emulation is
+  // on) instead of killing the probe.
+  Output probe = Detrun({"--native", "--", Probe("int80")});
+  EXPECT_NE(probe.exit_code, 128 + SIGSYS);
+}
+
+TEST(NestingTest, NestedInterceptionFailsClearly) {
+  // The kernel allows one seccomp listener per process (EBUSY for a
+  // second), so an inner detrun cannot intercept; it must say so.
+  Output o = Detrun({"--", DetrunBin(), "--", "sh", "-c", "echo inner; exit 3"});
+  EXPECT_EQ(o.exit_code, 125) << o.err;
+  EXPECT_EQ(o.out, "");
+  EXPECT_THAT(o.err, HasSubstr("already running under detrun"));
+}
+
+TEST(NestingTest, NestedNativeRunsUnderTheOuterFilter) {
+  Output o = Detrun({"--", DetrunBin(), "--native", "--", "sh", "-c", "echo inner; exit 3"});
+  EXPECT_EQ(o.exit_code, 3) << o.err;
+  EXPECT_EQ(o.out, "inner\n");
+  // The outer filter still applies to the inner command.
+  Output probe = Detrun({"--", DetrunBin(), "--native", "--", Probe("int80")});
+  EXPECT_EQ(probe.exit_code, 128 + SIGSYS) << probe.err;
+}
+
+}  // namespace
+}  // namespace detrun::testing
