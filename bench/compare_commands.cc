@@ -1,0 +1,94 @@
+// compare_commands: whole-program timing, side by side.
+//
+//   compare_commands RUNS 'CMD A' 'CMD B' ...
+//
+// Runs the commands interleaved (A B C A B C ...) RUNS times each, so that
+// machine noise hits every command alike, and prints a Markdown table of
+// medians and ratios to the first command. Commands are split on spaces and
+// executed directly (no shell, whose start-up would swamp small programs);
+// their output goes to /dev/null. A command that fails is reported and
+// makes the tool exit 1: a benchmark of a broken run means nothing.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+
+namespace {
+
+double Now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+// Returns the wall time of one run, or a negative value if it failed.
+double RunOnce(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  double start = Now();
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(null, 1);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  double elapsed = Now() - start;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
+  return elapsed;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: compare_commands RUNS 'CMD A' ['CMD B' ...]\n");
+    return 2;
+  }
+  int runs = atoi(argv[1]);
+  if (runs < 1) {
+    fprintf(stderr, "compare_commands: RUNS must be a positive integer, not '%s'\n", argv[1]);
+    return 2;
+  }
+  std::vector<std::vector<std::string>> commands;
+  for (int i = 2; i < argc; ++i) {
+    commands.push_back(absl::StrSplit(argv[i], ' ', absl::SkipEmpty()));
+  }
+  std::vector<std::vector<double>> times(commands.size());
+  for (auto& c : commands) RunOnce(c);  // warm the page cache
+  for (int r = 0; r < runs; ++r) {
+    for (size_t i = 0; i < commands.size(); ++i) {
+      double t = RunOnce(commands[i]);
+      if (t < 0) {
+        fprintf(stderr, "compare_commands: '%s' failed\n", argv[2 + i]);
+        return 1;
+      }
+      times[i].push_back(t);
+    }
+  }
+  double base = Median(times[0]);
+  printf("| command | median | ratio to first |\n|---|---:|---:|\n");
+  for (size_t i = 0; i < commands.size(); ++i) {
+    double m = Median(times[i]);
+    printf("| `%s` | %.3f ms | %.2fx |\n", argv[2 + i], m * 1000, m / base);
+  }
+  return 0;
+}
