@@ -99,6 +99,9 @@ int RunCommand(const Config& config, const std::vector<std::string>& command) {
     return Fail(kExitInternalError,
                 absl::StrCat("supervisor failed: ", result.status().ToString()));
   }
+  if (!result->run_error.ok()) {
+    return Fail(kExitInternalError, result->run_error.message());
+  }
   if (!result->launch_error.ok()) {
     return Fail(ExitCodeForLaunchError(result->launch_error),
                 result->launch_error.message());

@@ -32,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "core/config.h"
 #include "core/process_identity.h"
 #include "core/syscall_policy.h"
@@ -87,6 +88,16 @@ struct SyscallContext {
 // finally the kernel: Continue) decide.
 using SyscallHandler = std::function<std::optional<Response>(SyscallContext&)>;
 
+// A process stopped right after a successful exec, before the new image
+// runs its first instruction (a ptrace PTRACE_EVENT_EXEC stop). The place to
+// patch the fresh vDSO and seed AT_RANDOM.
+struct ExecStop {
+  pid_t pid;  // the process (thread-group id) in the stop
+  ThreadState& thread;
+  ProcessState& process;
+  const Config& config;
+};
+
 // Opaque per-thread state of one module; the module downcasts it.
 class ModuleState {
  public:
@@ -107,6 +118,17 @@ class Module {
     (void)thread;
     (void)creator;
     return nullptr;
+  }
+
+  // Modules that return true get OnExecStop after every successful exec of
+  // every process; the supervisor only pays for the ptrace stop when one
+  // does.
+  virtual bool WantsExecStop() const { return false; }
+  // An error ends the run (exit 125 with the message): a process must never
+  // run on unpatched when a module needed the stop.
+  virtual absl::Status OnExecStop(ExecStop& stop) {
+    (void)stop;
+    return absl::OkStatus();
   }
 };
 

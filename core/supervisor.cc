@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -131,6 +132,7 @@ Supervisor::Supervisor(const Config& config, std::vector<Module*> modules)
     modules_[i]->Register(registry_);
   }
   dispatch_ = registry_.BuildDispatch();
+  for (Module* m : modules_) wants_exec_stop_ |= m->WantsExecStop();
   table_ = std::make_unique<ProcessTable>(modules_, ProcessTable::DefaultHooks());
   if (config_.verbose) {
     verbose_log_ = std::make_unique<VerboseLog>();
@@ -177,17 +179,76 @@ void Supervisor::RegisterCore(Registry& registry) {
                   "process identity: records each child created");
   // Exec family: remember what each process runs (for --verbose and, later,
   // the trace and the post-exec vDSO patch).
-  auto on_exec = [](int path_arg) {
-    return [path_arg](SyscallContext& ctx) {
+  auto on_exec = [this](int path_arg) {
+    return [this, path_arg](SyscallContext& ctx) {
       absl::StatusOr<std::string> path = ctx.memory.ReadString(
           ctx.notification.id, ctx.notification.tid,
           ctx.notification.args[path_arg], 4096);
       if (path.ok()) ctx.process.last_exec = *path;
+      if (wants_exec_stop_) SeizeForExec(ctx.notification.tid);
       return std::optional<Response>();
     };
   };
   registry.Notify(SYS_execve, on_exec(0), "process identity: what each process runs");
   registry.Notify(SYS_execveat, on_exec(1), "process identity: what each process runs");
+}
+
+void Supervisor::Fail(absl::Status status) {
+  if (run_error_.ok()) run_error_ = std::move(status);
+}
+
+void Supervisor::SeizeForExec(pid_t tid) {
+  // Already seized: an earlier exec attempt of this thread failed (a PATH
+  // search tries several), and the stop is still to come.
+  if (seized_.contains(tid)) return;
+  // EXITKILL: if detrun dies, a process it holds in the stop dies too
+  // instead of running on unpatched.
+  if (ptrace(PTRACE_SEIZE, tid, nullptr,
+             PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL) != 0) {
+    Fail(absl::FailedPreconditionError(absl::StrCat(
+        "cannot stop process ", tid, " after exec to patch it (ptrace: ",
+        strerror(errno),
+        "); is it already traced, e.g. by strace or gdb?")));
+    return;
+  }
+  seized_.insert(tid);
+}
+
+void Supervisor::OnTraceStop(pid_t pid, int status) {
+  const int event = status >> 16;
+  if (event == PTRACE_EVENT_EXEC) {
+    // A non-leader thread that execs takes over the leader's pid; the
+    // message names the tid it had.
+    unsigned long former = 0;
+    ptrace(PTRACE_GETEVENTMSG, pid, nullptr, &former);
+    seized_.erase(static_cast<pid_t>(former));
+    seized_.erase(pid);
+    ThreadState* thread = table_->Identify(pid);
+    if (thread == nullptr) {
+      Fail(absl::InternalError(absl::StrCat("process ", pid, " vanished in its exec stop")));
+      return;
+    }
+    for (Module* m : modules_) {
+      if (!m->WantsExecStop()) continue;
+      ExecStop stop{pid, *thread, *thread->process, config_};
+      if (absl::Status s = m->OnExecStop(stop); !s.ok()) {
+        kill(pid, SIGKILL);
+        Fail(absl::InternalError(absl::StrCat(
+            m->name() == "" ? "" : std::string(m->name()), ": process ",
+            thread->id.ToString(), " (", thread->process->last_exec, "): ", s.message())));
+        return;
+      }
+    }
+    ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
+    return;
+  }
+  // Any other stop of a seized thread: its exec failed (the exec stop would
+  // have come first) and a signal or a group stop arrived. Let go of it,
+  // delivering the signal; a group stop stays in force.
+  int signal = (event == 0) ? WSTOPSIG(status) : 0;
+  if (event == PTRACE_EVENT_STOP) signal = 0;
+  ptrace(PTRACE_DETACH, pid, nullptr, reinterpret_cast<void*>(static_cast<uintptr_t>(signal)));
+  seized_.erase(pid);
 }
 
 absl::StatusOr<bpf::Program> Supervisor::BuildFilter() const {
@@ -277,6 +338,13 @@ class Supervisor::Loop {
       if (listener_ready && !root_done_) {
         if (absl::Status st = HandleNotification(); !st.ok()) return st;
       }
+      // A fatal problem (e.g. a process that could not be patched): end
+      // the run; the root's exit then arrives through SIGCHLD.
+      if (!s_.run_error_.ok() && !killed_for_error_) {
+        killed_for_error_ = true;
+        kill(-launched_.pid, SIGKILL);
+        kill(launched_.pid, SIGKILL);
+      }
     }
     KillAllDescendants();
     RestoreTerminal(launched_);
@@ -286,6 +354,7 @@ class Supervisor::Loop {
     // the first process is gone.
     absl::StatusOr<bool> exec = ReadLaunchFailure(launched_, command_);
     if (!exec.ok()) result.launch_error = exec.status();
+    result.run_error = s_.run_error_;
     return result;
   }
 
@@ -331,8 +400,11 @@ class Supervisor::Loop {
     siginfo_t si{};
     // Peek without reaping, so the group id stays reserved while we kill
     // the rest of the group.
-    if (waitid(P_PID, launched_.pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-        si.si_pid == launched_.pid) {
+    // (A ptraced child's stops are reported even without WSTOPPED, so the
+    // code must say it ended.)
+    if (waitid(P_PID, launched_.pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 &&
+        si.si_pid == launched_.pid &&
+        (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)) {
       kill(-launched_.pid, SIGKILL);
       int status = 0;
       if (waitpid(launched_.pid, &status, 0) == launched_.pid) {
@@ -340,11 +412,17 @@ class Supervisor::Loop {
         root_done_ = true;
       }
     }
-    // Orphans re-parented to us (subreaper).
+    // Orphans re-parented to us (subreaper), and ptrace stops of the
+    // processes seized for their exec stop.
     for (;;) {
       int status = 0;
       pid_t p = waitpid(-1, &status, WNOHANG | __WALL);
       if (p <= 0) break;
+      if (WIFSTOPPED(status)) {
+        s_.OnTraceStop(p, status);
+        continue;
+      }
+      s_.seized_.erase(p);
       if (p == launched_.pid) {
         root_status_ = status;
         root_done_ = true;
@@ -435,6 +513,7 @@ class Supervisor::Loop {
   std::vector<char> request_;
   std::vector<char> response_;
   bool root_done_ = false;
+  bool killed_for_error_ = false;
   int root_status_ = 0;
 };
 

@@ -8,6 +8,14 @@
 //   auto launched = Launch({..., filter});
 //   int wait_status = s.Run(launched);     // until the command exits
 //
+// Post-exec stop: when a module wants it (Module::WantsExecStop), every
+// execve notification seizes the thread with ptrace (PTRACE_O_TRACEEXEC,
+// PTRACE_O_EXITKILL) before letting the call run; the kernel then stops the
+// process at PTRACE_EVENT_EXEC, after the new image and its fresh vDSO are
+// mapped but before its first instruction. The modules patch it there and
+// the supervisor detaches. A seize that fails, or a module that fails in
+// the stop, ends the run with exit 125: nothing runs unpatched silently.
+//
 // Run() is one single-threaded epoll loop over: the seccomp listener, a
 // signalfd (SIGINT/SIGTERM/SIGHUP are forwarded to the command's process
 // group; SIGCHLD reaps), the exec-status pipe and one pidfd per known
@@ -27,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "core/child_memory.h"
 #include "core/config.h"
@@ -41,6 +50,8 @@ struct RunResult {
   // Set when the command could not be executed (the exit code follows from
   // its status code, see exit_status.h).
   absl::Status launch_error;
+  // Set when detrun had to end the run itself (exit 125 with this message).
+  absl::Status run_error;
 };
 
 class Supervisor {
@@ -73,8 +84,20 @@ class Supervisor {
   class Loop;
   void RegisterCore(Registry& registry);
 
+  // The post-exec stop (module.h ExecStop): seize at the execve
+  // notification with PTRACE_O_TRACEEXEC, run the modules at
+  // PTRACE_EVENT_EXEC, detach.
+  void SeizeForExec(pid_t tid);
+  void OnTraceStop(pid_t pid, int status);
+  void Fail(absl::Status status);
+
   Config config_;
   std::vector<Module*> modules_;
+  bool wants_exec_stop_ = false;
+  absl::flat_hash_set<pid_t> seized_;
+  // Set when the run must end (exit 125): e.g. a process could not be
+  // patched after exec.
+  absl::Status run_error_;
   Registry registry_;
   std::vector<std::vector<Registry::Entry>> dispatch_;
   std::unique_ptr<ProcessTable> table_;
