@@ -139,10 +139,12 @@ absl::Status CheckProcMemWritable() {
   absl::Status status =
       WriteProcMem(pid, reinterpret_cast<uint64_t>(page), marker, sizeof marker);
   if (status.ok()) {
+    // Read back through the same file (process_vm_readv may itself be
+    // refused, e.g. under an enclosing detrun's filter).
     char back[sizeof marker] = {};
-    iovec local{back, sizeof back};
-    iovec remote{page, sizeof back};
-    if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != sizeof back ||
+    UniqueFd mem(open(absl::StrCat("/proc/", pid, "/mem").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!mem.ok() ||
+        pread(mem.get(), back, sizeof back, reinterpret_cast<off_t>(page)) != sizeof back ||
         memcmp(back, marker, sizeof marker) != 0) {
       status = absl::InternalError(
           "a write through /proc/PID/mem to a read-only page did not land");

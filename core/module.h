@@ -110,14 +110,34 @@ class Module {
   virtual std::string_view name() const = 0;
   virtual void Register(class Registry& registry) = 0;
 
-  // State for a thread first seen by the supervisor. `creator` is the thread
-  // that created it (its state as it is now), or nullptr for the run's first
-  // thread or when the creator is unknown (e.g. it already exited).
-  virtual std::unique_ptr<ModuleState> NewThreadState(
-      const ThreadState& thread, const ThreadState* creator) {
-    (void)thread;
+  // A copy of what a thread created by `creator` inherits, taken when the
+  // clone is notified (so it does not depend on when the new thread is first
+  // seen). nullptr: nothing to inherit.
+  virtual std::unique_ptr<ModuleState> SnapshotForClone(const ThreadState& creator) {
     (void)creator;
     return nullptr;
+  }
+
+  // State for a thread first seen by the supervisor. `inherited` is this
+  // module's SnapshotForClone of the clone that created it, or nullptr for
+  // the run's first thread and for threads whose creation was not matched.
+  virtual std::unique_ptr<ModuleState> NewThreadState(
+      const ThreadState& thread, const ModuleState* inherited) {
+    (void)thread;
+    (void)inherited;
+    return nullptr;
+  }
+
+  // Called for every notification, before any handler, with the thread
+  // that made it (e.g. to apply what happened to its process meanwhile).
+  virtual void BeforeNotification(ThreadState& thread) { (void)thread; }
+
+  // A process exited (it is a zombie or already reaped); `threads` are the
+  // states of its threads as they last were. Called before they are dropped.
+  virtual void OnProcessExit(const ProcessState& process,
+                             const std::vector<const ThreadState*>& threads) {
+    (void)process;
+    (void)threads;
   }
 
   // Modules that return true get OnExecStop after every successful exec of
@@ -154,6 +174,10 @@ class Registry {
 
   // Called by the runner before each module's Register().
   void BeginModule(int module_index, std::string module_name);
+
+  // The index of the module being registered: its slot in
+  // ThreadState::module_state.
+  int current_module_index() const { return current_module_; }
 
   // The current module wants syscall `nr` (x86-64 number) when `when` holds.
   void Notify(int nr, std::vector<ArgMatcher> when, SyscallHandler handler,

@@ -137,14 +137,16 @@ const CloneRecord* ProcessTable::MatchOrphan(pid_t pid, pid_t now,
 
 ThreadState* ProcessTable::AddThread(ProcessState& process, pid_t tid,
                                      uint32_t index,
-                                     const ThreadState* creator) {
+                                     const CloneRecord* record) {
   auto thread = std::make_unique<ThreadState>();
   thread->id = ThreadIdentity{process.id, index};
   thread->tid = tid;
   thread->process = &process;
   thread->module_state.reserve(modules_.size());
-  for (Module* m : modules_) {
-    thread->module_state.push_back(m->NewThreadState(*thread, creator));
+  for (size_t i = 0; i < modules_.size(); ++i) {
+    const ModuleState* inherited =
+        record != nullptr && i < record->inherited.size() ? record->inherited[i].get() : nullptr;
+    thread->module_state.push_back(modules_[i]->NewThreadState(*thread, inherited));
   }
   if (hooks_.open_pidfds && tid != process.pid) {
     int fd = OpenPidfd(tid, PIDFD_THREAD);
@@ -167,6 +169,7 @@ ProcessState* ProcessTable::IdentifyProcess(pid_t pid, pid_t ppid) {
   }
   auto process = std::make_unique<ProcessState>();
   process->pid = pid;
+  process->ppid = ppid;
   const CloneRecord* record = nullptr;
   if (pid == root_pid_) {
     process->id = ProcessIdentity::Root();
@@ -193,16 +196,8 @@ ProcessState* ProcessTable::IdentifyProcess(pid_t pid, pid_t ppid) {
   }
   ProcessState* raw = process.get();
   processes_[pid] = std::move(process);
-  // The main thread exists from the start; its creator is the cloning
-  // thread of the parent, when that thread is still alive.
-  const ThreadState* creator = nullptr;
-  if (record != nullptr) {
-    auto t = threads_.find(record->creator_tid);
-    if (t != threads_.end() && t->second->id == record->creator) {
-      creator = t->second.get();
-    }
-  }
-  AddThread(*raw, pid, 0, creator);
+  // The main thread exists from the start and inherits from the clone.
+  AddThread(*raw, pid, 0, record);
   return raw;
 }
 
@@ -226,19 +221,9 @@ ThreadState* ProcessTable::Identify(pid_t tid) {
   }
   const CloneRecord* record =
       Match(process->thread_clones, tid, hooks_.last_pid());
-  const ThreadState* creator = nullptr;
-  uint32_t index;
-  if (record != nullptr) {
-    index = record->index;
-    auto t = threads_.find(record->creator_tid);
-    if (t != threads_.end() && t->second->id == record->creator) {
-      creator = t->second.get();
-    }
-  } else {
-    // Unmatched thread: number it after every recorded one.
-    index = ++process->threads_created;
-  }
-  return AddThread(*process, tid, index, creator);
+  // Unmatched thread: number it after every recorded one.
+  const uint32_t index = record != nullptr ? record->index : ++process->threads_created;
+  return AddThread(*process, tid, index, record);
 }
 
 void ProcessTable::OnClone(ThreadState& creator, uint64_t flags) {
@@ -246,8 +231,10 @@ void ProcessTable::OnClone(ThreadState& creator, uint64_t flags) {
   const bool thread = (flags & CLONE_THREAD) != 0;
   std::deque<CloneRecord>& records = thread ? p.thread_clones : p.child_clones;
   uint32_t& counter = thread ? p.threads_created : p.children_created;
-  records.push_back(CloneRecord{++counter, hooks_.last_pid(), creator.tid,
-                                creator.id});
+  CloneRecord record{++counter, hooks_.last_pid(), creator.tid, creator.id, {}};
+  record.inherited.reserve(modules_.size());
+  for (Module* m : modules_) record.inherited.push_back(m->SnapshotForClone(creator));
+  records.push_back(std::move(record));
   if (records.size() > kMaxRecordsPerProcess) records.pop_front();
 }
 
@@ -271,6 +258,11 @@ void ProcessTable::OnExitReady(pid_t id, bool thread) {
   auto it = processes_.find(id);
   if (it == processes_.end()) return;
   ProcessState& p = *it->second;
+  std::vector<const ThreadState*> threads;
+  for (pid_t tid : p.threads) {
+    if (auto t = threads_.find(tid); t != threads_.end()) threads.push_back(t->second.get());
+  }
+  for (Module* m : modules_) m->OnProcessExit(p, threads);
   for (pid_t tid : p.threads) RemoveThread(tid);
   if (!p.child_clones.empty()) {
     tombstones_.push_back(Tombstone{p.id, std::move(p.child_clones)});

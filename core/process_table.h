@@ -54,11 +54,14 @@ struct CloneRecord {
   pid_t watermark;     // last allocated pid when the clone was notified
   pid_t creator_tid;   // the thread that called clone
   ThreadIdentity creator;
+  // Per module: what the new thread inherits (Module::SnapshotForClone).
+  std::vector<std::shared_ptr<const ModuleState>> inherited;
 };
 
 struct ProcessState {
   ProcessIdentity id;
-  pid_t pid = 0;  // thread-group id, in detrun's pid namespace
+  pid_t pid = 0;   // thread-group id, in detrun's pid namespace
+  pid_t ppid = 0;  // parent when first seen
   std::string last_exec;
   uint32_t children_created = 0;
   uint32_t threads_created = 0;
@@ -132,7 +135,7 @@ class ProcessTable {
  private:
   ProcessState* IdentifyProcess(pid_t pid, pid_t ppid);
   ThreadState* AddThread(ProcessState& process, pid_t tid, uint32_t index,
-                         const ThreadState* creator);
+                         const CloneRecord* record);
   // The record whose child `pid` must be, or nullptr.
   const CloneRecord* Match(const std::deque<CloneRecord>& records, pid_t pid,
                            pid_t now) const;

@@ -160,12 +160,15 @@ class CountingModule : public Module {
   };
   std::string_view name() const override { return "counting"; }
   void Register(Registry&) override {}
-  std::unique_ptr<ModuleState> NewThreadState(const ThreadState&,
-                                              const ThreadState* creator) override {
+  std::unique_ptr<ModuleState> SnapshotForClone(const ThreadState& creator) override {
     auto s = std::make_unique<State>();
-    if (creator != nullptr) {
-      s->value = static_cast<State*>(creator->module_state[0].get())->value + 1;
-    }
+    s->value = static_cast<State*>(creator.module_state[0].get())->value;
+    return s;
+  }
+  std::unique_ptr<ModuleState> NewThreadState(const ThreadState&,
+                                              const ModuleState* inherited) override {
+    auto s = std::make_unique<State>();
+    if (inherited != nullptr) s->value = static_cast<const State*>(inherited)->value + 1;
     return s;
   }
 };
@@ -176,11 +179,17 @@ TEST_F(ProcessTableTest, ModuleStateInheritsFromCreator) {
   k_.Spawn(100, 100, 1);
   table.SetRoot(100);
   ThreadState* root = table.Identify(100);
+  auto value = [](ThreadState* t) {
+    return static_cast<CountingModule::State*>(t->module_state[0].get())->value;
+  };
   static_cast<CountingModule::State*>(root->module_state[0].get())->value = 41;
   table.OnClone(*root, 0);
   k_.Spawn(101, 101, 100);
+  // The creator moves on before its child is first seen: the child still
+  // inherits what the creator had at the clone.
+  static_cast<CountingModule::State*>(root->module_state[0].get())->value = 1000;
   ThreadState* child = table.Identify(101);
-  EXPECT_EQ(static_cast<CountingModule::State*>(child->module_state[0].get())->value, 42);
+  EXPECT_EQ(value(child), 42);
 }
 
 }  // namespace

@@ -452,6 +452,7 @@ class Supervisor::Loop {
       Watch(fd, MakeTag(is_thread ? kTagThreadExit : kTagProcessExit, id));
     });
     if (thread != nullptr && n.nr >= 0 && n.nr < Registry::kMaxSyscall) {
+      for (Module* m : s_.modules_) m->BeforeNotification(*thread);
       SyscallContext ctx{n, *thread, *thread->process, memory_, s_.config_};
       for (const Registry::Entry& e : s_.dispatch_[n.nr]) {
         bool applies = true;
