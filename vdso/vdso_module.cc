@@ -1,0 +1,82 @@
+#include "vdso/vdso_module.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "core/child_memory.h"
+#include "core/unique_fd.h"
+#include "vdso/vdso_image.h"
+#include "vdso/vdso_patch.h"
+
+namespace detrun {
+namespace {
+
+absl::StatusOr<std::vector<uint8_t>> PatchedFor(const std::vector<uint8_t>& original) {
+  absl::StatusOr<VdsoImage> image = ParseVdsoImage(original);
+  if (!image.ok()) return image.status();
+  return BuildPatchedImage(original, *image, SyscallForwardingPatches());
+}
+
+// The child's own vDSO image, for the rare child whose image differs from
+// ours (same size assumed: it is one kernel).
+absl::StatusOr<std::vector<uint8_t>> ReadChildVdso(pid_t pid, uint64_t base, size_t size) {
+  UniqueFd mem(open(absl::StrCat("/proc/", pid, "/mem").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!mem.ok()) return absl::ErrnoToStatus(errno, "open /proc/PID/mem");
+  std::vector<uint8_t> bytes(size);
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = pread(mem.get(), bytes.data() + done, size - done,
+                      static_cast<off_t>(base + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return absl::ErrnoToStatus(errno, "read the child's vDSO");
+    if (n == 0) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "the child's vDSO ends after ", done, " bytes, ours has ", size));
+    }
+    done += n;
+  }
+  return bytes;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<VdsoModule>> VdsoModule::Create() {
+  absl::StatusOr<std::vector<uint8_t>> original = ReadOwnVdso();
+  if (!original.ok()) return original.status();
+  absl::StatusOr<std::vector<uint8_t>> patched = PatchedFor(*original);
+  if (!patched.ok()) return patched.status();
+  return std::unique_ptr<VdsoModule>(new VdsoModule(std::move(*original), std::move(*patched)));
+}
+
+absl::Status VdsoModule::OnExecStop(ExecStop& stop) {
+  absl::Status s = Patch(stop.pid);
+  // The run-time check costs a fork, so it only runs to explain a failure.
+  if (!s.ok() && !CheckProcMemWritable().ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this kernel refuses writes through /proc/PID/mem (built with "
+        "PROC_MEM_FORCE_PTRACE or booted with proc_mem.force_override=never), so "
+        "detrun cannot patch the vDSO clocks; only --native runs are possible (",
+        s.message(), ")"));
+  }
+  return s;
+}
+
+absl::Status VdsoModule::Patch(pid_t pid) {
+  absl::StatusOr<ProcessAuxv> auxv = ReadAuxv(pid);
+  if (!auxv.ok()) return auxv.status();
+  if (auxv->vdso_base == 0) return absl::OkStatus();  // booted with vdso=0: nothing to patch
+  absl::Status s = PatchProcessVdso(pid, auxv->vdso_base, original_, patched_);
+  if (!absl::IsFailedPrecondition(s)) return s;
+  // A different image than ours: parse the child's own.
+  absl::StatusOr<std::vector<uint8_t>> theirs =
+      ReadChildVdso(pid, auxv->vdso_base, original_.size());
+  if (!theirs.ok()) return theirs.status();
+  absl::StatusOr<std::vector<uint8_t>> patched = PatchedFor(*theirs);
+  if (!patched.ok()) return patched.status();
+  return PatchProcessVdso(pid, auxv->vdso_base, *theirs, *patched);
+}
+
+}  // namespace detrun

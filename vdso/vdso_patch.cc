@@ -1,0 +1,277 @@
+#include "vdso/vdso_patch.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <iterator>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "core/child_memory.h"
+#include "core/unique_fd.h"
+
+namespace detrun {
+namespace {
+
+// Differing ranges closer than this are written as one range: the bytes in
+// between equal the child's (checked first), so rewriting them is harmless
+// and saves an open+pwrite.
+constexpr size_t kCoalesceGap = 64;
+
+void AppendLe(std::vector<uint8_t>& out, uint64_t value, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back((value >> (8 * i)) & 0xff);
+}
+
+std::string Hex(uint64_t v) { return absl::StrCat("0x", absl::Hex(v)); }
+
+// Reads exactly out.size() bytes at `addr` of /proc/PID/mem.
+absl::Status PreadExactly(int fd, pid_t pid, uint64_t addr,
+                          absl::Span<uint8_t> out) {
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = pread(fd, out.data() + done, out.size() - done,
+                      static_cast<off_t>(addr + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return absl::ErrnoToStatus(
+          n < 0 ? errno : EIO,
+          absl::StrCat("read /proc/", pid, "/mem at ", Hex(addr + done)));
+    }
+    done += n;
+  }
+  return absl::OkStatus();
+}
+
+struct Range {
+  size_t start;
+  size_t len;
+};
+
+// The ranges where `a` and `b` (same size) differ, merged across gaps
+// shorter than kCoalesceGap.
+std::vector<Range> DifferingRanges(absl::Span<const uint8_t> a,
+                                   absl::Span<const uint8_t> b) {
+  std::vector<Range> ranges;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] == b[i]) continue;
+    if (!ranges.empty() &&
+        i - (ranges.back().start + ranges.back().len) < kCoalesceGap) {
+      ranges.back().len = i + 1 - ranges.back().start;
+    } else {
+      ranges.push_back(Range{i, 1});
+    }
+  }
+  return ranges;
+}
+
+}  // namespace
+
+std::vector<uint8_t> SyscallStub(int nr) {
+  std::vector<uint8_t> code = {0xb8};  // mov eax, imm32
+  AppendLe(code, static_cast<uint32_t>(nr), 4);
+  code.insert(code.end(), {0x0f, 0x05,  // syscall
+                           0xc3});      // ret
+  return code;
+}
+
+std::vector<uint8_t> ReturnStub(int64_t value) {
+  std::vector<uint8_t> code;
+  if (value >= INT32_MIN && value <= INT32_MAX) {
+    code = {0x48, 0xc7, 0xc0};  // mov rax, imm32 (sign-extended)
+    AppendLe(code, static_cast<uint64_t>(value), 4);
+  } else {
+    code = {0x48, 0xb8};  // movabs rax, imm64
+    AppendLe(code, static_cast<uint64_t>(value), 8);
+  }
+  code.push_back(0xc3);  // ret
+  return code;
+}
+
+std::vector<uint8_t> GetrandomSyscallStub() {
+  std::vector<uint8_t> code = {
+      0x49, 0x83, 0xf8, 0xff,  // cmp r8, -1  (opaque_len == ~0: the query)
+      0x75, 0x08,              // jne +8      (to the syscall)
+  };
+  const std::vector<uint8_t> enosys = ReturnStub(-ENOSYS);  // 8 bytes
+  code.insert(code.end(), enosys.begin(), enosys.end());
+  const std::vector<uint8_t> syscall = SyscallStub(SYS_getrandom);
+  code.insert(code.end(), syscall.begin(), syscall.end());
+  return code;
+}
+
+std::vector<PatchSpec> SyscallForwardingPatches() {
+  return {
+      {"__vdso_clock_gettime", SyscallStub(SYS_clock_gettime), true},
+      {"__vdso_gettimeofday", SyscallStub(SYS_gettimeofday), true},
+      {"__vdso_time", SyscallStub(SYS_time), true},
+      {"__vdso_clock_getres", SyscallStub(SYS_clock_getres), true},
+      {"__vdso_getcpu", SyscallStub(SYS_getcpu), false},
+      {"__vdso_getrandom", GetrandomSyscallStub(), false},
+  };
+}
+
+absl::StatusOr<std::vector<uint8_t>> BuildPatchedImage(
+    absl::Span<const uint8_t> original, const VdsoImage& image,
+    const std::vector<PatchSpec>& specs) {
+  if (original.size() != image.image_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the vDSO image is ", original.size(), " bytes but was parsed as ",
+        image.image_size, " bytes"));
+  }
+  std::vector<uint8_t> patched(original.begin(), original.end());
+  // offset -> the spec already written there.
+  std::map<uint64_t, const PatchSpec*> written;
+  for (const PatchSpec& spec : specs) {
+    const VdsoSymbol* sym = image.Find(spec.symbol);
+    if (sym == nullptr) {
+      if (!spec.required) continue;
+      return absl::NotFoundError(absl::StrCat(
+          "the vDSO has no `", spec.symbol, "` to patch"));
+    }
+    if (spec.code.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("empty patch for `", spec.symbol, "`"));
+    }
+    if (spec.code.size() > sym->size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the ", spec.code.size(), "-byte stub for `", spec.symbol,
+          "` does not fit: the symbol is ", sym->size, " bytes"));
+    }
+    // Symbols were checked against the parsed image; check again against
+    // these bytes in case `image` describes a different buffer.
+    if (sym->offset > patched.size() ||
+        spec.code.size() > patched.size() - sym->offset) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "`", spec.symbol, "` at offset ", sym->offset,
+          " lies outside the ", patched.size(), "-byte image"));
+    }
+    const uint64_t end = sym->offset + spec.code.size();
+    if (auto it = written.find(sym->offset); it != written.end()) {
+      if (it->second->code != spec.code) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "`", spec.symbol, "` and `", it->second->symbol,
+            "` share address ", Hex(sym->offset), " but get different code"));
+      }
+      continue;  // an alias: already patched
+    }
+    // No two patches may overlap (the neighbour below, or the one above).
+    auto above = written.lower_bound(sym->offset);
+    if (above != written.end() && above->first < end) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the patch for `", spec.symbol, "` overlaps the one for `",
+          above->second->symbol, "`"));
+    }
+    if (above != written.begin()) {
+      auto below = std::prev(above);
+      if (below->first + below->second->code.size() > sym->offset) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the patch for `", spec.symbol, "` overlaps the one for `",
+            below->second->symbol, "`"));
+      }
+    }
+    memcpy(patched.data() + sym->offset, spec.code.data(), spec.code.size());
+    written.emplace(sym->offset, &spec);
+  }
+  return patched;
+}
+
+absl::StatusOr<ProcessAuxv> ParseAuxv(absl::Span<const uint8_t> auxv) {
+  ProcessAuxv out;
+  bool have_random = false;
+  for (size_t at = 0;; at += 16) {
+    if (at > auxv.size() || auxv.size() - at < 16) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "auxv is truncated: no AT_NULL in its ", auxv.size(), " bytes"));
+    }
+    uint64_t type, value;
+    memcpy(&type, auxv.data() + at, 8);
+    memcpy(&value, auxv.data() + at + 8, 8);
+    if (type == AT_NULL) break;
+    if (type == AT_SYSINFO_EHDR) out.vdso_base = value;
+    if (type == AT_RANDOM) {
+      out.at_random = value;
+      have_random = true;
+    }
+  }
+  if (!have_random) return absl::InvalidArgumentError("auxv has no AT_RANDOM");
+  return out;
+}
+
+absl::StatusOr<ProcessAuxv> ReadAuxv(pid_t pid) {
+  const std::string path = absl::StrCat("/proc/", pid, "/auxv");
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.ok()) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
+  std::vector<uint8_t> bytes;
+  uint8_t buf[1024];
+  for (;;) {
+    ssize_t n = read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat("read ", path));
+    if (n == 0) break;
+    bytes.insert(bytes.end(), buf, buf + n);
+  }
+  absl::StatusOr<ProcessAuxv> auxv = ParseAuxv(bytes);
+  if (!auxv.ok()) {
+    return absl::Status(auxv.status().code(),
+                        absl::StrCat(path, ": ", auxv.status().message()));
+  }
+  return auxv;
+}
+
+absl::Status PatchProcessVdso(pid_t pid, uint64_t vdso_base,
+                              absl::Span<const uint8_t> expected_original,
+                              absl::Span<const uint8_t> patched) {
+  if (expected_original.size() != patched.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the original vDSO image is ", expected_original.size(),
+        " bytes but the patched one is ", patched.size()));
+  }
+  if (vdso_base == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("process ", pid, " has no vDSO to patch"));
+  }
+  const std::string path = absl::StrCat("/proc/", pid, "/mem");
+  UniqueFd mem(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!mem.ok()) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
+
+  std::vector<uint8_t> current(expected_original.size());
+  if (absl::Status s = PreadExactly(mem.get(), pid, vdso_base, absl::MakeSpan(current));
+      !s.ok()) {
+    return s;
+  }
+  auto mismatch = std::mismatch(current.begin(), current.end(),
+                                expected_original.begin());
+  if (mismatch.first != current.end()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the vDSO of process ", pid, " at ", Hex(vdso_base),
+        " differs from the expected image at offset ",
+        mismatch.first - current.begin(), "; re-read and re-parse it"));
+  }
+
+  for (const Range& r : DifferingRanges(expected_original, patched)) {
+    if (absl::Status s = WriteProcMem(pid, vdso_base + r.start,
+                                      patched.data() + r.start, r.len);
+        !s.ok()) {
+      return s;
+    }
+    std::vector<uint8_t> back(r.len);
+    if (absl::Status s = PreadExactly(mem.get(), pid, vdso_base + r.start,
+                                      absl::MakeSpan(back));
+        !s.ok()) {
+      return s;
+    }
+    if (memcmp(back.data(), patched.data() + r.start, r.len) != 0) {
+      return absl::InternalError(absl::StrCat(
+          "a write of ", r.len, " bytes to the vDSO of process ", pid, " at ",
+          Hex(vdso_base + r.start), " did not land"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace detrun

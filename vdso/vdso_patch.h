@@ -1,0 +1,128 @@
+// vDSO patching: make a child's vDSO functions visible to seccomp.
+//
+// clock_gettime, gettimeofday, time, clock_getres, getcpu and (Linux 6.11+)
+// getrandom run inside the vDSO without entering the kernel, so the seccomp
+// filter never sees them. detrun overwrites each entry point with a tiny
+// stub that makes the real syscall (which the supervisor then answers) or
+// returns a fixed value.
+//
+// Life of a patch:
+//   1. once per run: ReadOwnVdso + ParseVdsoImage (vdso_image.h), then
+//      BuildPatchedImage(original, image, SyscallForwardingPatches()) —
+//      pure, no process touched;
+//   2. after every exec of a child, while it is stopped before its first
+//      instruction: ReadAuxv(pid) for the vDSO base, then
+//      PatchProcessVdso(pid, base, original, patched).
+// All processes on one kernel map the same vDSO image, so step 1's bytes
+// fit every child; PatchProcessVdso checks that before it writes and
+// returns FailedPrecondition when they do not, so the caller can re-read
+// and re-parse the child's image instead.
+//
+// The stubs are raw x86-64 machine code. The vDSO functions take their
+// arguments in rdi, rsi, rdx like the syscalls they shortcut; `syscall`
+// clobbers rcx and r11, which the C ABI lets a callee clobber anyway.
+#ifndef DETRUN_VDSO_VDSO_PATCH_H_
+#define DETRUN_VDSO_VDSO_PATCH_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "vdso/vdso_image.h"
+
+namespace detrun {
+
+// `mov eax, nr; syscall; ret` — 8 bytes:
+//   b8 <nr:le32>   mov eax, imm32   (zero-extends into rax)
+//   0f 05          syscall
+//   c3             ret
+// e.g. SyscallStub(228 /* clock_gettime */) = b8 e4 00 00 00 0f 05 c3.
+std::vector<uint8_t> SyscallStub(int nr);
+
+// Returns `value` in rax without touching memory. Values that fit in a
+// sign-extended imm32 take 8 bytes:
+//   48 c7 c0 <value:le32>   mov rax, imm32 (sign-extended)
+//   c3                      ret
+// e.g. ReturnStub(-38 /* -ENOSYS */) = 48 c7 c0 da ff ff ff c3;
+// others take 11 bytes: 48 b8 <value:le64> (movabs rax, imm64), c3.
+// The stub ignores its arguments: a patched time(tloc) or clock_gettime(id,
+// ts) does not store through its pointer.
+std::vector<uint8_t> ReturnStub(int64_t value);
+
+// For the vDSO getrandom(buf, len, flags, opaque_state, opaque_len), 22
+// bytes:
+//   49 83 f8 ff            cmp r8, -1
+//   75 08                  jne .syscall
+//   48 c7 c0 da ff ff ff   mov rax, -ENOSYS
+//   c3                     ret
+// .syscall:
+//   b8 3e 01 00 00         mov eax, 318 (getrandom)
+//   0f 05                  syscall
+//   c3                     ret
+// opaque_len == ~0 is the "tell me your state size" query that glibc
+// (2.41+) and Go (1.24+) make once before using the vDSO getrandom; failing
+// it makes them fall back to the getrandom syscall for good. Every other
+// call becomes the syscall getrandom(buf, len, flags).
+std::vector<uint8_t> GetrandomSyscallStub();
+
+// One entry point to overwrite.
+struct PatchSpec {
+  std::string symbol;
+  std::vector<uint8_t> code;
+  // A missing required symbol fails BuildPatchedImage; a missing optional
+  // one (a function older kernels lack) is skipped.
+  bool required = true;
+};
+
+// Every vDSO function turned into its syscall, so the supervisor answers
+// all of them: __vdso_{clock_gettime,gettimeofday,time,clock_getres}
+// (required: every x86-64 vDSO since 2.6 has them), __vdso_getcpu and
+// __vdso_getrandom (optional; getrandom is only in Linux 6.11+).
+std::vector<PatchSpec> SyscallForwardingPatches();
+
+// A copy of `original` with each spec's code written over its symbol's
+// entry. Aliases (`time` and `__vdso_time`) share one address: two specs
+// for the same address must carry the same code, which is written once.
+// Errors: NotFound for a missing required symbol; InvalidArgument naming
+// the symbol and both sizes when the code is longer than the symbol's
+// st_size, or when `original` is not the image `image` was parsed from.
+absl::StatusOr<std::vector<uint8_t>> BuildPatchedImage(
+    absl::Span<const uint8_t> original, const VdsoImage& image,
+    const std::vector<PatchSpec>& specs);
+
+// What detrun needs from a process's auxiliary vector.
+struct ProcessAuxv {
+  // AT_SYSINFO_EHDR: where the vDSO is mapped; 0 when the process has no
+  // vDSO (kernel booted with vdso=0), so there is nothing to patch.
+  uint64_t vdso_base = 0;
+  // AT_RANDOM: the address of the 16 random bytes the kernel put on the
+  // initial stack (libc seeds its stack protector and pointer guard there).
+  uint64_t at_random = 0;
+};
+
+// Parses the raw bytes of /proc/PID/auxv (uint64 type/value pairs up to
+// AT_NULL). InvalidArgument when AT_RANDOM is missing or the vector is
+// truncated before AT_NULL.
+absl::StatusOr<ProcessAuxv> ParseAuxv(absl::Span<const uint8_t> auxv);
+
+// Reads and parses /proc/PID/auxv.
+absl::StatusOr<ProcessAuxv> ReadAuxv(pid_t pid);
+
+// Patches the vDSO of stopped process `pid`, mapped at `vdso_base`: reads
+// it through /proc/PID/mem, checks it equals `expected_original`
+// (FailedPrecondition, with the first differing offset, when not), writes
+// the byte ranges where `patched` differs (nearby ranges coalesced into one
+// write) with WriteProcMem, and reads them back to prove they landed. The
+// vDSO pages are copied on write, so no other process sees the change.
+absl::Status PatchProcessVdso(pid_t pid, uint64_t vdso_base,
+                              absl::Span<const uint8_t> expected_original,
+                              absl::Span<const uint8_t> patched);
+
+}  // namespace detrun
+
+#endif  // DETRUN_VDSO_VDSO_PATCH_H_
