@@ -12,6 +12,9 @@
 #include "core/landlock.h"
 #include "core/launcher.h"
 #include "core/supervisor.h"
+#include "determinism/at_random_module.h"
+#include "determinism/time_module.h"
+#include "vdso/vdso_module.h"
 
 extern char** environ;
 
@@ -24,10 +27,34 @@ int Fail(int code, absl::string_view message) {
   return code;
 }
 
-std::vector<std::string> CurrentEnvironment() {
+// The command's environment: detrun's own, plus SOURCE_DATE_EPOCH (the
+// start time, whole seconds) unless the user set it, so tools that follow
+// reproducible-builds.org's convention (gcc's __DATE__, tar, man pages)
+// agree with the virtual clock.
+std::vector<std::string> CommandEnvironment(const Config& config) {
   std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  bool has_sde = false;
+  for (char** e = environ; *e != nullptr; ++e) {
+    env.emplace_back(*e);
+    has_sde |= env.back().starts_with("SOURCE_DATE_EPOCH=");
+  }
+  if (!config.native && !has_sde) {
+    // ToUnixSeconds rounds toward negative infinity, like the clock.
+    env.push_back(absl::StrCat("SOURCE_DATE_EPOCH=", absl::ToUnixSeconds(config.start_time)));
+  }
   return env;
+}
+
+// The determinism modules, in their fixed order (core/module.h).
+absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& config) {
+  std::vector<std::unique_ptr<Module>> modules;
+  if (config.native) return modules;
+  modules.push_back(std::make_unique<TimeModule>(config));
+  modules.push_back(std::make_unique<AtRandomModule>(config));
+  absl::StatusOr<std::unique_ptr<VdsoModule>> vdso = VdsoModule::Create();
+  if (!vdso.ok()) return vdso.status();
+  modules.push_back(std::move(*vdso));
+  return modules;
 }
 
 }  // namespace
@@ -36,8 +63,7 @@ const std::vector<std::string>& NotYetImplementedOptions() {
   // Each entry leaves this list when its module lands (time: issue 3;
   // random, hostname, cpus, dirs: issue 4; record: issue 5).
   static const std::vector<std::string> kPending = {
-      "seed", "time", "clock", "tick", "hostname", "cpus",
-      "fs-times", "dirs", "record"};
+      "seed", "hostname", "cpus", "fs-times", "dirs", "record"};
   return kPending;
 }
 
@@ -54,7 +80,7 @@ int RunCommand(const Config& config, const std::vector<std::string>& command) {
 
   LaunchSpec spec;
   spec.command = *resolved;
-  spec.env = CurrentEnvironment();
+  spec.env = CommandEnvironment(config);
   spec.intercept = !config.native;
   spec.disable_aslr = !config.native;
 
@@ -66,7 +92,11 @@ int RunCommand(const Config& config, const std::vector<std::string>& command) {
     spec.landlock_ruleset_fd = ruleset.get();
   }
 
-  Supervisor supervisor(config, /*modules=*/{});
+  absl::StatusOr<std::vector<std::unique_ptr<Module>>> modules = BuildModules(config);
+  if (!modules.ok()) return Fail(kExitInternalError, modules.status().message());
+  std::vector<Module*> module_ptrs;
+  for (auto& m : *modules) module_ptrs.push_back(m.get());
+  Supervisor supervisor(config, module_ptrs);
   if (spec.intercept) {
     absl::StatusOr<bpf::Program> filter = supervisor.BuildFilter();
     if (!filter.ok()) {

@@ -72,9 +72,8 @@ TEST(CliTest, Version) {
 }
 
 TEST(CliTest, OptionsOfModulesNotLandedAreRefusedNotIgnored) {
-  for (const char* opt : {"--seed=1", "--time=2020-01-01", "--clock=frozen", "--tick=1us",
-                          "--hostname=h", "--cpus=4", "--fs-times=real", "--dirs=native",
-                          "--record=/tmp/x.trace"}) {
+  for (const char* opt : {"--seed=1", "--hostname=h", "--cpus=4", "--fs-times=real",
+                          "--dirs=native", "--record=/tmp/x.trace"}) {
     Output o = Detrun({opt, "--", "true"});
     std::string name = std::string(opt).substr(0, std::string(opt).find('='));
     EXPECT_EQ(o.exit_code, 125) << opt;

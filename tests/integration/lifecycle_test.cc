@@ -97,7 +97,8 @@ TEST(StreamsTest, FiftyMegabytesThroughAPipe) {
 }
 
 TEST(SignalTest, SigtermEndsTheCommandAndDetrunExits143) {
-  Running r = Start({DetrunBin(), "--", "sleep", "100"});
+  // --clock=real: in the default step mode the sleep would return at once.
+  Running r = Start({DetrunBin(), "--clock=real", "--", "sleep", "100"});
   usleep(300 * 1000);
   kill(r.pid, SIGTERM);
   Output o = Wait(r, 10);
@@ -108,7 +109,7 @@ TEST(SignalTest, SigtermEndsTheCommandAndDetrunExits143) {
 
 TEST(SignalTest, SigintAndSighupAreForwarded) {
   for (int sig : {SIGINT, SIGHUP}) {
-    Running r = Start({DetrunBin(), "--", "sleep", "100"});
+    Running r = Start({DetrunBin(), "--clock=real", "--", "sleep", "100"});
     usleep(300 * 1000);
     kill(r.pid, sig);
     Output o = Wait(r, 10);
@@ -120,7 +121,9 @@ TEST(CleanupTest, BackgroundChildrenDoNotOutliveTheRun) {
   // A background job in the same group, one in its own session, and one
   // double-forked away from its parent: all must be gone when detrun
   // returns.
-  Output o = Detrun({"sh", "-c",
+  // --clock=real, so the sleeps really last (in step mode they return at
+  // once and there would be nothing left to end).
+  Output o = Detrun({"--clock=real", "sh", "-c",
                      "sleep 1000 & echo $!; "
                      "setsid sleep 1000 & echo $!; "
                      "(sleep 1000 & echo $!) ; "
@@ -143,7 +146,7 @@ TEST(CleanupTest, BackgroundChildrenDoNotOutliveTheRun) {
 TEST(CleanupTest, DetrunReturnsWhenTheCommandExitsEvenIfChildrenHoldStdout) {
   // A background child keeps stdout open; detrun must still return (and end
   // it), not wait for EOF.
-  Output o = Detrun({"sh", "-c", "sleep 1000 & echo started"}, "", 20);
+  Output o = Detrun({"--clock=real", "sh", "-c", "sleep 1000 & echo started"}, "", 20);
   EXPECT_FALSE(o.timed_out);
   EXPECT_EQ(o.exit_code, 0);
   EXPECT_EQ(o.out, "started\n");

@@ -1,0 +1,44 @@
+#include "determinism/random_stream.h"
+
+#include <sodium.h>
+
+#include <cstring>
+#include <string>
+
+namespace detrun {
+
+RandomStream::RandomStream(std::string_view domain, uint64_t seed,
+                           const ProcessIdentity& identity) {
+  // Unambiguous input: length-prefixed domain, the seed little-endian, then
+  // the identity path as 32-bit little-endian numbers.
+  std::string input;
+  uint32_t n = static_cast<uint32_t>(domain.size());
+  input.append(reinterpret_cast<const char*>(&n), 4);
+  input.append(domain.data(), domain.size());
+  input.append(reinterpret_cast<const char*>(&seed), 8);
+  for (uint32_t part : identity.path) input.append(reinterpret_cast<const char*>(&part), 4);
+  crypto_generichash(key_, sizeof key_, reinterpret_cast<const uint8_t*>(input.data()),
+                     input.size(), nullptr, 0);
+}
+
+void RandomStream::Fill(uint8_t* out, size_t size) {
+  static const uint8_t kNonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {};
+  // ChaCha20 works in 64-byte blocks; start in the block holding offset_.
+  while (size > 0) {
+    uint8_t block[64 * 64];
+    const uint64_t block_index = offset_ / 64;
+    const size_t skip = offset_ % 64;
+    const size_t want = std::min(size + skip, sizeof block);
+    const size_t len = (want + 63) / 64 * 64;
+    memset(block, 0, len);
+    crypto_stream_chacha20_ietf_xor_ic(block, block, len, kNonce,
+                                       static_cast<uint32_t>(block_index), key_);
+    const size_t take = std::min(size, len - skip);
+    memcpy(out, block + skip, take);
+    out += take;
+    size -= take;
+    offset_ += take;
+  }
+}
+
+}  // namespace detrun

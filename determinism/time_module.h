@@ -1,0 +1,111 @@
+// TimeModule: a virtual clock per thread, started at --time.
+//
+// Every thread has its own elapsed-time counter (VirtualClock below). A new
+// thread or process starts from its creator's counter as it was at the
+// clone (Module::SnapshotForClone), so parallel children see the same
+// values whatever the OS scheduling, and a runtime's background threads
+// reading the clock do not shift what the main thread reads. Limit: a
+// thread that hands time values to another thread (a shared timestamp) is
+// not ordered by this; programs whose logic depends on cross-thread clock
+// comparisons still see each thread's own deterministic sequence.
+//
+// Every clock id reads the same counter from a fixed base:
+//   REALTIME, REALTIME_COARSE, REALTIME_ALARM  --time + elapsed
+//   TAI                                         --time + 37 s + elapsed
+//   MONOTONIC, MONOTONIC_RAW, MONOTONIC_COARSE,
+//   BOOTTIME, BOOTTIME_ALARM                    kUptimeAtStart + elapsed
+//   PROCESS_CPUTIME_ID, THREAD_CPUTIME_ID and
+//   other processes' CPU clocks                 elapsed
+// so REALTIME - MONOTONIC is constant within a run.
+//
+// A parent that reaps a child moves its clock to max(own, child's), so
+// `sleep 5; date` in a shell prints a time 5 s later. The child's final
+// clock is noted when it exits; the parent absorbs it at its first
+// notification after the child was reaped (its pidfd then says ESRCH). The
+// thread making that notification is the one moved (exact for the usual
+// single-threaded waiter). Children auto-reaped because the parent ignores
+// SIGCHLD are absorbed whenever that is noticed; threads joining threads do
+// not move each other's clocks.
+//
+// Modes (--clock):
+//   step    every read returns the current value, then advances the thread's
+//           counter by --tick; sleeps return at once and move the counter to
+//           their deadline.
+//   frozen  every read returns the start exactly; sleeps return at once and
+//           the clock never moves (a program waiting for time to pass by
+//           polling the clock waits forever: use step).
+//   real    start + real elapsed time; relative sleeps really sleep.
+//
+// The vDSO entry points are redirected to the syscalls by the vdso module,
+// so this module sees every read.
+#ifndef DETRUN_DETERMINISM_TIME_MODULE_H_
+#define DETRUN_DETERMINISM_TIME_MODULE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "core/config.h"
+#include "absl/container/flat_hash_map.h"
+#include "core/module.h"
+#include "core/unique_fd.h"
+
+namespace detrun {
+
+class TimeModule : public Module {
+ public:
+  // Monotonic and boot-time clocks read this much at the start of a run:
+  // not 0, which some programs take for "unset".
+  static constexpr int64_t kUptimeAtStartNs = 100'000'000'000;  // 100 s
+  static constexpr int64_t kTaiOffsetNs = 37'000'000'000;
+
+  explicit TimeModule(const Config& config);
+
+  std::string_view name() const override { return "time"; }
+  void Register(Registry& registry) override;
+  std::unique_ptr<ModuleState> SnapshotForClone(const ThreadState& creator) override;
+  std::unique_ptr<ModuleState> NewThreadState(const ThreadState& thread,
+                                              const ModuleState* inherited) override;
+
+  // The value of `clock_id` for `thread` without advancing it; nullopt for
+  // an invalid clock id. Exposed for tests.
+  std::optional<int64_t> Peek(const ThreadState& thread, int64_t clock_id) const;
+
+ private:
+  struct VirtualClock;
+  VirtualClock& ClockOf(const ThreadState& thread) const;
+  std::optional<int64_t> Base(int64_t clock_id) const;
+  // Reads `clock_id` (advancing the clock in step mode).
+  std::optional<int64_t> Read(const ThreadState& thread, int64_t clock_id);
+  int64_t Elapsed(const VirtualClock& clock) const;
+
+  std::optional<Response> ClockGettime(SyscallContext& ctx);
+  std::optional<Response> Gettimeofday(SyscallContext& ctx);
+  std::optional<Response> Time(SyscallContext& ctx);
+  std::optional<Response> ClockGetres(SyscallContext& ctx);
+  std::optional<Response> Nanosleep(SyscallContext& ctx);
+  std::optional<Response> ClockNanosleep(SyscallContext& ctx);
+  // Moves the clock forward to `elapsed` (step mode) for a sleep.
+  void SleepUntil(const ThreadState& thread, int64_t elapsed);
+
+  void BeforeNotification(ThreadState& thread) override;
+  void OnProcessExit(const ProcessState& process,
+                     const std::vector<const ThreadState*>& threads) override;
+  struct ExitedChild {
+    UniqueFd pidfd;  // -1 when it was already reaped at exit time
+    int64_t final_elapsed_ns;
+  };
+  // By parent pid: children that exited and whose clocks the parent has not
+  // absorbed yet.
+  absl::flat_hash_map<pid_t, std::vector<ExitedChild>> unabsorbed_;
+
+  const Config config_;
+  const int64_t start_ns_;
+  const int64_t tick_ns_;
+  const int64_t real_start_ns_;  // CLOCK_MONOTONIC when the run began
+  int slot_ = -1;                // this module's index in module_state
+};
+
+}  // namespace detrun
+
+#endif  // DETRUN_DETERMINISM_TIME_MODULE_H_

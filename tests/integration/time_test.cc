@@ -1,0 +1,192 @@
+// Deterministic time, on real programs: each run twice (identical), under
+// another --time (different), with exact expected values where the program
+// prints them; the same programs natively vary.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/harness.h"
+
+namespace detrun::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+const char kStart[] = "--time=2020-01-01";  // 1577836800
+
+// Runs `args` under detrun twice with `flags`, expects success and identical
+// output, and returns it.
+std::string Twice(std::vector<std::string> flags, const std::vector<std::string>& command) {
+  flags.push_back("--");
+  flags.insert(flags.end(), command.begin(), command.end());
+  Output a = Detrun(flags);
+  Output b = Detrun(flags);
+  EXPECT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(a.out, b.out) << "two runs differ";
+  return a.out;
+}
+
+bool Exists(const char* path) { return access(path, X_OK) == 0; }
+
+TEST(TimeTest, DatePrintsTheRequestedTime) {
+  EXPECT_EQ(Twice({kStart}, {"date", "-u", "+%Y-%m-%dT%H:%M:%S"}), "2020-01-01T00:00:00\n");
+  EXPECT_EQ(Twice({kStart}, {"date", "+%s"}), "1577836800\n");
+  EXPECT_EQ(Twice({"--time=2024-02-29T12:34:56Z"}, {"date", "-u", "+%F %T"}),
+            "2024-02-29 12:34:56\n");
+  EXPECT_EQ(Twice({"--time=@-86400"}, {"date", "-u", "+%F"}), "1969-12-31\n");
+  EXPECT_EQ(Twice({"--time=2020-01-01T02:00:00+02:00"}, {"date", "-u", "+%T"}), "00:00:00\n");
+}
+
+TEST(TimeTest, NanosecondDateIsIdenticalAcrossRunsAndDiffersAcrossTimes) {
+  std::string a = Twice({kStart}, {"date", "+%s%N"});
+  EXPECT_THAT(a, StartsWith("1577836800"));
+  std::string b = Twice({"--time=2021-06-01"}, {"date", "+%s%N"});
+  EXPECT_NE(a, b);
+  // Natively the same command varies.
+  EXPECT_NE(RunProgram({"date", "+%s%N"}).out, RunProgram({"date", "+%s%N"}).out);
+}
+
+TEST(TimeTest, DefaultStartIs2000AndSourceDateEpochIsHonouredAndExported) {
+  EXPECT_EQ(Twice({}, {"date", "-u", "+%F %T"}), "2000-01-01 00:00:00\n");
+  Output sde = RunProgram({"env", "SOURCE_DATE_EPOCH=1234567890", DetrunBin(), "--", "sh", "-c",
+                           "date +%s; echo $SOURCE_DATE_EPOCH"});
+  EXPECT_EQ(sde.out, "1234567890\n1234567890\n") << sde.err;
+  // --time wins over an inherited SOURCE_DATE_EPOCH for the clock; the
+  // user's variable is passed on untouched.
+  Output both = RunProgram({"env", "SOURCE_DATE_EPOCH=1234567890", DetrunBin(), kStart, "--",
+                            "sh", "-c", "date +%s; echo $SOURCE_DATE_EPOCH"});
+  EXPECT_EQ(both.out, "1577836800\n1234567890\n") << both.err;
+  // Exported when the user did not set it.
+  Output exported = RunProgram({"env", "-u", "SOURCE_DATE_EPOCH", DetrunBin(), kStart, "--",
+                                "sh", "-c", "echo $SOURCE_DATE_EPOCH"});
+  EXPECT_EQ(exported.out, "1577836800\n");
+}
+
+TEST(TimeTest, EveryClockFrozen) {
+  EXPECT_EQ(Twice({kStart, "--clock=frozen"}, {Probe("clocks")}),
+            "time 1577836800\n"
+            "gettimeofday 1577836800.000000\n"
+            "REALTIME 1577836800.000000000\n"
+            "REALTIME_COARSE 1577836800.000000000\n"
+            "TAI 1577836837.000000000\n"
+            "MONOTONIC 100.000000000\n"
+            "MONOTONIC_RAW 100.000000000\n"
+            "MONOTONIC_COARSE 100.000000000\n"
+            "BOOTTIME 100.000000000\n"
+            "PROCESS_CPUTIME 0.000000000\n"
+            "THREAD_CPUTIME 0.000000000\n"
+            "res_MONOTONIC 0.000000001\n"
+            "slept_ms 0\n");
+}
+
+TEST(TimeTest, EveryClockStepping) {
+  // Each read returns the current value and advances the thread's clock by
+  // the tick; the 1 s sleep moves it by 1 s.
+  EXPECT_EQ(Twice({kStart, "--tick=1ms"}, {Probe("clocks")}),
+            "time 1577836800\n"
+            "gettimeofday 1577836800.001000\n"
+            "REALTIME 1577836800.002000000\n"
+            "REALTIME_COARSE 1577836800.003000000\n"
+            "TAI 1577836837.004000000\n"
+            "MONOTONIC 100.005000000\n"
+            "MONOTONIC_RAW 100.006000000\n"
+            "MONOTONIC_COARSE 100.007000000\n"
+            "BOOTTIME 100.008000000\n"
+            "PROCESS_CPUTIME 0.009000000\n"
+            "THREAD_CPUTIME 0.010000000\n"
+            "res_MONOTONIC 0.000000001\n"
+            "slept_ms 1001\n");
+}
+
+TEST(TimeTest, RealClockStartsAtTheRequestedTimeAndMoves) {
+  Output o = Detrun({kStart, "--clock=real", "--", Probe("clocks")});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_THAT(o.out, HasSubstr("time 1577836800\n"));
+  // A real 1 s sleep.
+  EXPECT_THAT(o.out, HasSubstr("slept_ms 100"));
+  EXPECT_GE(o.seconds, 0.9);
+}
+
+TEST(TimeTest, SleepFiveSecondsReturnsAtOnceInStepMode) {
+  Output o = Detrun({kStart, "--", "sh", "-c", "date +%s; sleep 5; date +%s"});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, "1577836800\n1577836805\n");
+  EXPECT_LT(o.seconds, 2.0);
+}
+
+TEST(TimeTest, AbsoluteDeadlineLoops) {
+  for (const char* clock : {"REALTIME", "MONOTONIC"}) {
+    for (const char* mode : {"--clock=step", "--clock=frozen"}) {
+      std::string expected;
+      for (int i = 1; i <= 5; ++i) {
+        // Frozen: the deadline is never reached, but the sleep returns.
+        expected += "period " + std::to_string(i) + " ret=0 untouched=1 on_time=" +
+                    (std::string(mode) == "--clock=step" ? "1" : "0") + "\n";
+      }
+      EXPECT_EQ(Twice({kStart, mode}, {Probe("abs_sleep"), clock}), expected)
+          << clock << " " << mode;
+    }
+  }
+}
+
+TEST(TimeTest, ParallelChildrenSeeTheSameTimesWhateverTheScheduling) {
+  // Each child inherits the shell's clock as it was at its fork.
+  std::string out = Twice(
+      {kStart}, {"sh", "-c", "{ date +%s%N & date +%s%N & date +%s%N; wait; } | sort"});
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 3);
+}
+
+TEST(TimeTest, PythonAndPerl) {
+  const char* python = "/usr/bin/python3";
+  if (Exists(python)) {
+    std::string out = Twice({kStart}, {python, "-c",
+                                       "import time, datetime\n"
+                                       "print(int(time.time()))\n"
+                                       "print(datetime.datetime.now(datetime.timezone.utc).year)\n"
+                                       "print(time.monotonic() > 0, time.perf_counter() > 0)"});
+    EXPECT_EQ(out, "1577836800\n2020\nTrue True\n");
+  }
+  EXPECT_EQ(Twice({kStart}, {"perl", "-e", "print time, qq(\\n)"}), "1577836800\n");
+}
+
+TEST(TimeTest, VdsoClockReadInStartIsVirtual) {
+  // No libc: _start reads the vDSO clock before any syscall, so the vDSO
+  // must be patched before the first instruction of the new image.
+  EXPECT_EQ(Twice({"--time=@1234567890", "--clock=frozen"}, {Probe("vdso_start")}),
+            "vdso_realtime=1234567890.000000000\n");
+  EXPECT_EQ(Twice({"--time=@1234567890"}, {Probe("vdso_start")}),
+            "vdso_realtime=1234567890.000000000\n");
+  // Natively it reads the host clock.
+  Output native = RunProgram({Probe("vdso_start")});
+  EXPECT_EQ(native.exit_code, 0);
+  EXPECT_NE(native.out, "vdso_realtime=1234567890.000000000\n");
+}
+
+TEST(TimeTest, AtRandomIsSeededPerProcess) {
+  // Two runs give the same AT_RANDOM; two processes of one run differ.
+  std::string out = Twice({}, {"sh", "-c",
+                               Probe("print_at_random") + "; " + Probe("print_at_random")});
+  size_t nl = out.find('\n');
+  ASSERT_NE(nl, std::string::npos);
+  EXPECT_NE(out.substr(0, nl), out.substr(nl + 1, out.size() - nl - 2)) << out;
+  EXPECT_NE(RunProgram({Probe("print_at_random")}).out, RunProgram({Probe("print_at_random")}).out);
+}
+
+TEST(TimeTest, StaticBusyboxDate) {
+  if (!Exists("/bin/busybox")) GTEST_SKIP() << "SKIPPED: busybox-static is not installed";
+  EXPECT_EQ(Twice({kStart}, {"/bin/busybox", "date", "-u", "+%s"}), "1577836800\n");
+}
+
+TEST(TimeTest, NodeDateNow) {
+  if (!Exists("/usr/bin/node")) GTEST_SKIP() << "SKIPPED: node is not installed";
+  std::string out = Twice({kStart}, {"/usr/bin/node", "-e", "console.log(Math.floor(Date.now()/1000))"});
+  EXPECT_EQ(out, "1577836800\n");
+}
+
+}  // namespace
+}  // namespace detrun::testing
