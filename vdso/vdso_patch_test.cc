@@ -1,0 +1,543 @@
+#include "vdso/vdso_patch.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "vdso/vdso_image.h"
+
+namespace detrun {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr char kExecChildEnv[] = "DETRUN_VDSO_PATCH_TEST_EXEC_CHILD";
+
+// When this binary is re-executed by ExecedChildSeesThePatchFromItsFirst-
+// Instruction, it prints what libc's time() returns and exits before any
+// test runs. glibc resolves time() to the vDSO's `time` when it loads, so
+// this is what the patched vDSO answers.
+[[maybe_unused]] const bool kIsExecChild = [] {
+  if (getenv(kExecChildEnv) == nullptr) return false;
+  printf("time=%lld\n", static_cast<long long>(time(nullptr)));
+  fflush(stdout);
+  _exit(0);
+  return true;
+}();
+
+const std::vector<uint8_t>& OwnVdso() {
+  static const std::vector<uint8_t>* image = [] {
+    absl::StatusOr<std::vector<uint8_t>> read = ReadOwnVdso();
+    EXPECT_TRUE(read.ok()) << read.status();
+    return new std::vector<uint8_t>(read.ok() ? *read : std::vector<uint8_t>());
+  }();
+  return *image;
+}
+
+const VdsoImage& OwnParsed() {
+  static const VdsoImage* parsed = [] {
+    absl::StatusOr<VdsoImage> p = ParseVdsoImage(OwnVdso());
+    EXPECT_TRUE(p.ok()) << p.status();
+    return new VdsoImage(p.ok() ? *p : VdsoImage());
+  }();
+  return *parsed;
+}
+
+uint64_t OwnVdsoBase() { return getauxval(AT_SYSINFO_EHDR); }
+
+// The address of `name` in this process's (and a forked child's) vDSO.
+template <typename Fn>
+Fn OwnVdsoFunction(const char* name) {
+  const VdsoSymbol* sym = OwnParsed().Find(name);
+  if (sym == nullptr) return nullptr;
+  return reinterpret_cast<Fn>(OwnVdsoBase() + sym->offset);
+}
+
+// Stub bytes copied into an executable page, callable as a function.
+class ExecutableCode {
+ public:
+  explicit ExecutableCode(const std::vector<uint8_t>& code) {
+    page_ = mmap(nullptr, 4096, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT_NE(page_, MAP_FAILED);
+    memcpy(page_, code.data(), code.size());
+    EXPECT_EQ(mprotect(page_, 4096, PROT_READ | PROT_EXEC), 0);
+  }
+  ~ExecutableCode() { munmap(page_, 4096); }
+  template <typename Fn>
+  Fn As() const { return reinterpret_cast<Fn>(page_); }
+
+ private:
+  void* page_;
+};
+
+// A forked child (same address layout, same vDSO address) that blocks on
+// a pipe until Release(), then runs `body` and reports the eight int64s it
+// filled in. The body must not allocate: it runs in a forked copy.
+class WaitingChild {
+ public:
+  using Results = std::array<int64_t, 8>;
+
+  explicit WaitingChild(std::function<void(Results&)> body) {
+    EXPECT_EQ(pipe2(go_, O_CLOEXEC), 0);
+    EXPECT_EQ(pipe2(result_, O_CLOEXEC), 0);
+    pid_ = fork();
+    if (pid_ == 0) {
+      char c;
+      if (read(go_[0], &c, 1) != 1) _exit(1);
+      Results out{};
+      body(out);
+      _exit(write(result_[1], out.data(), sizeof out) == sizeof out ? 0 : 2);
+    }
+    close(go_[0]);
+    close(result_[1]);
+  }
+  ~WaitingChild() {
+    close(go_[1]);
+    close(result_[0]);
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  pid_t pid() const { return pid_; }
+
+  // Lets the child run; what it reported, or all -1 if it died first.
+  Results Release() {
+    Results out;
+    out.fill(-1);
+    char go = 'g';
+    EXPECT_EQ(write(go_[1], &go, 1), 1);
+    Results got;
+    if (read(result_[0], got.data(), sizeof got) == sizeof got) out = got;
+    int status = 0;
+    EXPECT_EQ(waitpid(pid_, &status, 0), pid_);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    pid_ = -1;
+    return out;
+  }
+
+ private:
+  int go_[2] = {-1, -1};
+  int result_[2] = {-1, -1};
+  pid_t pid_ = -1;
+};
+
+std::vector<uint8_t> ReadChildBytes(pid_t pid, uint64_t addr, size_t len) {
+  std::vector<uint8_t> out(len);
+  int fd = open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(pread(fd, out.data(), len, static_cast<off_t>(addr)),
+            static_cast<ssize_t>(len));
+  close(fd);
+  return out;
+}
+
+// --- Stubs ----------------------------------------------------------------
+
+TEST(StubTest, ExactBytes) {
+  EXPECT_THAT(SyscallStub(SYS_clock_gettime),
+              ElementsAre(0xb8, 0xe4, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xc3));
+  EXPECT_THAT(ReturnStub(12345),
+              ElementsAre(0x48, 0xc7, 0xc0, 0x39, 0x30, 0x00, 0x00, 0xc3));
+  EXPECT_THAT(ReturnStub(-ENOSYS),
+              ElementsAre(0x48, 0xc7, 0xc0, 0xda, 0xff, 0xff, 0xff, 0xc3));
+  EXPECT_THAT(ReturnStub(0x123456789a),
+              ElementsAre(0x48, 0xb8, 0x9a, 0x78, 0x56, 0x34, 0x12, 0x00,
+                          0x00, 0x00, 0xc3));
+  EXPECT_THAT(GetrandomSyscallStub(),
+              ElementsAre(0x49, 0x83, 0xf8, 0xff, 0x75, 0x08, 0x48, 0xc7,
+                          0xc0, 0xda, 0xff, 0xff, 0xff, 0xc3, 0xb8, 0x3e,
+                          0x01, 0x00, 0x00, 0x0f, 0x05, 0xc3));
+}
+
+TEST(StubTest, ReturnStubsReturnTheirValue) {
+  for (int64_t v : {int64_t{0}, int64_t{12345}, int64_t{-ENOSYS},
+                    int64_t{INT32_MAX}, int64_t{INT32_MIN},
+                    int64_t{INT32_MAX} + 1, int64_t{INT32_MIN} - 1,
+                    int64_t{0x123456789a}, INT64_MAX, INT64_MIN}) {
+    ExecutableCode code(ReturnStub(v));
+    EXPECT_EQ(code.As<int64_t (*)()>()(), v);
+  }
+}
+
+TEST(StubTest, SyscallStubsMakeTheSyscall) {
+  ExecutableCode getpid_stub(SyscallStub(SYS_getpid));
+  EXPECT_EQ(getpid_stub.As<int64_t (*)()>()(), getpid());
+
+  ExecutableCode clock(SyscallStub(SYS_clock_gettime));
+  timespec ts{}, now{};
+  ASSERT_EQ(clock_gettime(CLOCK_REALTIME, &now), 0);
+  EXPECT_EQ(clock.As<int (*)(clockid_t, timespec*)>()(CLOCK_REALTIME, &ts), 0);
+  EXPECT_GE(ts.tv_sec, now.tv_sec);
+  EXPECT_LE(ts.tv_sec, now.tv_sec + 2);
+  // Errors come back as -errno, as from the vDSO function itself.
+  EXPECT_EQ(clock.As<int (*)(clockid_t, timespec*)>()(12345, &ts), -EINVAL);
+}
+
+TEST(StubTest, GetrandomStubRefusesTheStateQueryAndForwardsReads) {
+  ExecutableCode code(GetrandomSyscallStub());
+  using VGetrandom = ssize_t (*)(void*, size_t, unsigned, void*, size_t);
+  auto fn = code.As<VGetrandom>();
+  uint8_t params[64] = {};
+  EXPECT_EQ(fn(nullptr, 0, 0, params, ~size_t{0}), -ENOSYS);
+  uint8_t buf[32] = {};
+  EXPECT_EQ(fn(buf, sizeof buf, 0, nullptr, 0), 32);
+  EXPECT_EQ(fn(buf, sizeof buf, 0xffff, nullptr, 0), -EINVAL);
+}
+
+// --- BuildPatchedImage ----------------------------------------------------
+
+TEST(BuildPatchedImageTest, ForwardingPatchesFitTheRunningVdso) {
+  const std::vector<uint8_t>& original = OwnVdso();
+  absl::StatusOr<std::vector<uint8_t>> patched =
+      BuildPatchedImage(original, OwnParsed(), SyscallForwardingPatches());
+  ASSERT_TRUE(patched.ok()) << patched.status();
+  ASSERT_EQ(patched->size(), original.size());
+  // Exactly the stubs' bytes changed, at the symbols' entries.
+  std::vector<bool> expected_changed(original.size(), false);
+  for (const PatchSpec& spec : SyscallForwardingPatches()) {
+    const VdsoSymbol* sym = OwnParsed().Find(spec.symbol);
+    if (sym == nullptr) {
+      EXPECT_FALSE(spec.required) << spec.symbol;
+      continue;
+    }
+    printf("  %-22s size %4llu, stub %zu bytes\n", spec.symbol.c_str(),
+           static_cast<unsigned long long>(sym->size), spec.code.size());
+    EXPECT_EQ(memcmp(patched->data() + sym->offset, spec.code.data(),
+                     spec.code.size()),
+              0)
+        << spec.symbol;
+    for (size_t i = 0; i < spec.code.size(); ++i) {
+      expected_changed[sym->offset + i] = true;
+    }
+  }
+  for (size_t i = 0; i < original.size(); ++i) {
+    if (!expected_changed[i]) {
+      ASSERT_EQ((*patched)[i], original[i]) << i;
+    }
+  }
+}
+
+TEST(BuildPatchedImageTest, AliasesArePatchedOnceAndMustAgree) {
+  const std::vector<uint8_t>& original = OwnVdso();
+  absl::StatusOr<std::vector<uint8_t>> same = BuildPatchedImage(
+      original, OwnParsed(),
+      {{"time", ReturnStub(1)}, {"__vdso_time", ReturnStub(1)}});
+  EXPECT_TRUE(same.ok()) << same.status();
+
+  absl::StatusOr<std::vector<uint8_t>> differ = BuildPatchedImage(
+      original, OwnParsed(),
+      {{"time", ReturnStub(1)}, {"__vdso_time", ReturnStub(2)}});
+  ASSERT_FALSE(differ.ok());
+  EXPECT_THAT(std::string(differ.status().message()), HasSubstr("share address"));
+}
+
+TEST(BuildPatchedImageTest, MissingSymbolFailsOnlyWhenRequired) {
+  const std::vector<uint8_t>& original = OwnVdso();
+  absl::StatusOr<std::vector<uint8_t>> optional = BuildPatchedImage(
+      original, OwnParsed(), {{"__vdso_not_there", ReturnStub(0), false}});
+  ASSERT_TRUE(optional.ok()) << optional.status();
+  EXPECT_EQ(*optional, original);
+
+  absl::StatusOr<std::vector<uint8_t>> required = BuildPatchedImage(
+      original, OwnParsed(), {{"__vdso_not_there", ReturnStub(0), true}});
+  EXPECT_TRUE(absl::IsNotFound(required.status())) << required.status();
+  EXPECT_THAT(std::string(required.status().message()), HasSubstr("__vdso_not_there"));
+}
+
+// A hand-made image: two small functions in a 64-byte buffer.
+VdsoImage FakeImage() {
+  VdsoImage image;
+  image.image_size = 64;
+  image.symbols = {{"tiny", 16, 4}, {"next", 20, 16}, {"roomy", 40, 24}};
+  return image;
+}
+
+TEST(BuildPatchedImageTest, StubThatDoesNotFitNamesSymbolAndSizes) {
+  const std::vector<uint8_t> original(64, 0xcc);
+  absl::StatusOr<std::vector<uint8_t>> patched =
+      BuildPatchedImage(original, FakeImage(), {{"tiny", SyscallStub(1)}});
+  ASSERT_TRUE(absl::IsInvalidArgument(patched.status())) << patched.status();
+  EXPECT_THAT(std::string(patched.status().message()), HasSubstr("`tiny`"));
+  EXPECT_THAT(std::string(patched.status().message()), HasSubstr("8-byte stub"));
+  EXPECT_THAT(std::string(patched.status().message()), HasSubstr("the symbol is 4 bytes"));
+
+  // A stub exactly the symbol's size fits.
+  absl::StatusOr<std::vector<uint8_t>> exact = BuildPatchedImage(
+      original, FakeImage(), {{"tiny", {0x90, 0x90, 0x90, 0xc3}}});
+  ASSERT_TRUE(exact.ok()) << exact.status();
+  EXPECT_EQ((*exact)[19], 0xc3);
+  EXPECT_EQ((*exact)[20], 0xcc);
+}
+
+TEST(BuildPatchedImageTest, RejectsMismatchedOrEmptyInputs) {
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      BuildPatchedImage(std::vector<uint8_t>(63), FakeImage(), {}).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      BuildPatchedImage(std::vector<uint8_t>(64), FakeImage(), {{"roomy", {}}})
+          .status()));
+  VdsoImage outside = FakeImage();
+  outside.symbols.push_back({"outside", 60, 100});
+  absl::StatusOr<std::vector<uint8_t>> patched = BuildPatchedImage(
+      std::vector<uint8_t>(64), outside, {{"outside", SyscallStub(1)}});
+  ASSERT_FALSE(patched.ok());
+  EXPECT_THAT(std::string(patched.status().message()), HasSubstr("outside the 64-byte image"));
+}
+
+TEST(BuildPatchedImageTest, CorruptedImagesNeverCrashThePatcher) {
+  std::mt19937_64 rng(7);
+  int built = 0;
+  for (int iteration = 0; iteration < 5000; ++iteration) {
+    std::vector<uint8_t> image = OwnVdso();
+    for (int f = 0; f < 4; ++f) image[rng() % 0x780] = static_cast<uint8_t>(rng());
+    absl::StatusOr<VdsoImage> parsed = ParseVdsoImage(image);
+    if (!parsed.ok()) continue;
+    absl::StatusOr<std::vector<uint8_t>> patched =
+        BuildPatchedImage(image, *parsed, SyscallForwardingPatches());
+    if (patched.ok()) {
+      ++built;
+      EXPECT_EQ(patched->size(), image.size());
+    }
+  }
+  EXPECT_GT(built, 0);
+}
+
+// --- Auxv -----------------------------------------------------------------
+
+std::vector<uint8_t> AuxvBytes(std::initializer_list<uint64_t> words) {
+  std::vector<uint8_t> out(words.size() * 8);
+  memcpy(out.data(), std::data(words), out.size());
+  return out;
+}
+
+TEST(AuxvTest, ReadsOwnAuxv) {
+  absl::StatusOr<ProcessAuxv> auxv = ReadAuxv(getpid());
+  ASSERT_TRUE(auxv.ok()) << auxv.status();
+  EXPECT_EQ(auxv->vdso_base, getauxval(AT_SYSINFO_EHDR));
+  EXPECT_EQ(auxv->at_random, getauxval(AT_RANDOM));
+}
+
+TEST(AuxvTest, ParsesAndRejects) {
+  absl::StatusOr<ProcessAuxv> ok =
+      ParseAuxv(AuxvBytes({AT_PAGESZ, 4096, AT_SYSINFO_EHDR, 0x7000, AT_RANDOM,
+                           0x8000, AT_NULL, 0}));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->vdso_base, 0x7000u);
+  EXPECT_EQ(ok->at_random, 0x8000u);
+
+  // No vDSO (vdso=0): nothing to patch, but not an error.
+  absl::StatusOr<ProcessAuxv> no_vdso =
+      ParseAuxv(AuxvBytes({AT_RANDOM, 0x8000, AT_NULL, 0}));
+  ASSERT_TRUE(no_vdso.ok()) << no_vdso.status();
+  EXPECT_EQ(no_vdso->vdso_base, 0u);
+
+  absl::StatusOr<ProcessAuxv> no_random =
+      ParseAuxv(AuxvBytes({AT_SYSINFO_EHDR, 0x7000, AT_NULL, 0}));
+  EXPECT_THAT(std::string(no_random.status().message()), HasSubstr("AT_RANDOM"));
+  const std::vector<uint8_t> full =
+      AuxvBytes({AT_SYSINFO_EHDR, 0x7000, AT_RANDOM, 0x8000, AT_NULL, 0});
+  for (size_t len = 0; len < full.size(); ++len) {
+    std::vector<uint8_t> cut(full.begin(), full.begin() + len);
+    EXPECT_THAT(std::string(ParseAuxv(cut).status().message()), HasSubstr("truncated"))
+        << len;
+  }
+  EXPECT_FALSE(ReadAuxv(-1).ok());
+}
+
+// --- Patching a live child ------------------------------------------------
+
+using TimeFn = time_t (*)(time_t*);
+
+TEST(PatchProcessVdsoTest, ReturnStubAnswersTheChildsTime) {
+  TimeFn vdso_time = OwnVdsoFunction<TimeFn>("time");
+  ASSERT_NE(vdso_time, nullptr);
+  WaitingChild child([vdso_time](WaitingChild::Results& out) {
+    out[0] = vdso_time(nullptr);
+  });
+  absl::StatusOr<std::vector<uint8_t>> patched = BuildPatchedImage(
+      OwnVdso(), OwnParsed(), {{"__vdso_time", ReturnStub(12345)}});
+  ASSERT_TRUE(patched.ok()) << patched.status();
+  ASSERT_TRUE(
+      PatchProcessVdso(child.pid(), OwnVdsoBase(), OwnVdso(), *patched).ok());
+  EXPECT_EQ(child.Release()[0], 12345);
+  // The child's pages were copied on write: ours still tell the time.
+  EXPECT_GT(vdso_time(nullptr), 1700000000);
+}
+
+TEST(PatchProcessVdsoTest, SyscallStubEntersTheKernel) {
+  // `time` made into getpid: the child sees its own pid, so the stub ran
+  // and its syscall reached the kernel.
+  TimeFn vdso_time = OwnVdsoFunction<TimeFn>("__vdso_time");
+  ASSERT_NE(vdso_time, nullptr);
+  WaitingChild child([vdso_time](WaitingChild::Results& out) {
+    out[0] = vdso_time(nullptr);
+    out[1] = getpid();
+  });
+  absl::StatusOr<std::vector<uint8_t>> patched = BuildPatchedImage(
+      OwnVdso(), OwnParsed(), {{"time", SyscallStub(SYS_getpid)}});
+  ASSERT_TRUE(patched.ok()) << patched.status();
+  ASSERT_TRUE(
+      PatchProcessVdso(child.pid(), OwnVdsoBase(), OwnVdso(), *patched).ok());
+  const pid_t pid = child.pid();
+  WaitingChild::Results r = child.Release();
+  EXPECT_EQ(r[0], pid);
+  EXPECT_EQ(r[1], pid);
+}
+
+TEST(PatchProcessVdsoTest, ForwardedFunctionsStillAnswerSanely) {
+  using ClockFn = int (*)(clockid_t, timespec*);
+  using GettimeofdayFn = int (*)(timeval*, void*);
+  using GetcpuFn = int (*)(unsigned*, unsigned*, void*);
+  using GetrandomFn = ssize_t (*)(void*, size_t, unsigned, void*, size_t);
+  auto clock_gettime_fn = OwnVdsoFunction<ClockFn>("__vdso_clock_gettime");
+  auto clock_getres_fn = OwnVdsoFunction<ClockFn>("__vdso_clock_getres");
+  auto gettimeofday_fn = OwnVdsoFunction<GettimeofdayFn>("__vdso_gettimeofday");
+  auto time_fn = OwnVdsoFunction<TimeFn>("__vdso_time");
+  auto getcpu_fn = OwnVdsoFunction<GetcpuFn>("__vdso_getcpu");
+  auto getrandom_fn = OwnVdsoFunction<GetrandomFn>("__vdso_getrandom");
+  ASSERT_TRUE(clock_gettime_fn && clock_getres_fn && gettimeofday_fn && time_fn);
+
+  WaitingChild child([=](WaitingChild::Results& out) {
+    timespec ts{};
+    out[0] = clock_gettime_fn(CLOCK_REALTIME, &ts);
+    out[1] = ts.tv_sec;
+    timeval tv{};
+    out[2] = gettimeofday_fn(&tv, nullptr) == 0 ? tv.tv_sec : -1;
+    out[3] = time_fn(nullptr);
+    timespec res{};
+    out[4] = clock_getres_fn(CLOCK_MONOTONIC, &res) == 0 ? res.tv_nsec : -1;
+    unsigned cpu = ~0u;
+    out[5] = getcpu_fn == nullptr ? 0 : getcpu_fn(&cpu, nullptr, nullptr);
+    if (getrandom_fn != nullptr) {
+      uint8_t params[64];
+      uint8_t buf[16];
+      out[6] = getrandom_fn(nullptr, 0, 0, params, ~size_t{0});
+      out[7] = getrandom_fn(buf, sizeof buf, 0, nullptr, 0);
+    }
+  });
+  absl::StatusOr<std::vector<uint8_t>> patched =
+      BuildPatchedImage(OwnVdso(), OwnParsed(), SyscallForwardingPatches());
+  ASSERT_TRUE(patched.ok()) << patched.status();
+  ASSERT_TRUE(
+      PatchProcessVdso(child.pid(), OwnVdsoBase(), OwnVdso(), *patched).ok());
+  // The child's vDSO now holds the patched bytes.
+  EXPECT_EQ(ReadChildBytes(child.pid(), OwnVdsoBase(), patched->size()),
+            *patched);
+  const time_t now = time(nullptr);
+  WaitingChild::Results r = child.Release();
+  EXPECT_EQ(r[0], 0);
+  EXPECT_GE(r[1], now);
+  EXPECT_LE(r[1], now + 2);
+  EXPECT_GE(r[2], now);
+  EXPECT_LE(r[2], now + 2);
+  EXPECT_GE(r[3], now);
+  EXPECT_LE(r[3], now + 2);
+  EXPECT_GT(r[4], 0);  // CLOCK_MONOTONIC resolution: 1 ns with hrtimers
+  EXPECT_LE(r[4], 10000000);
+  EXPECT_EQ(r[5], 0);
+  if (getrandom_fn != nullptr) {
+    EXPECT_EQ(r[6], -ENOSYS);
+    EXPECT_EQ(r[7], 16);
+  }
+}
+
+TEST(PatchProcessVdsoTest, UnexpectedOriginalIsFailedPreconditionAndWritesNothing) {
+  WaitingChild child([](WaitingChild::Results&) {});
+  std::vector<uint8_t> wrong = OwnVdso();
+  wrong[0x900] ^= 0xff;
+  absl::StatusOr<std::vector<uint8_t>> patched =
+      BuildPatchedImage(OwnVdso(), OwnParsed(), SyscallForwardingPatches());
+  ASSERT_TRUE(patched.ok()) << patched.status();
+  absl::Status s = PatchProcessVdso(child.pid(), OwnVdsoBase(), wrong, *patched);
+  EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("offset 2304"));
+  EXPECT_EQ(ReadChildBytes(child.pid(), OwnVdsoBase(), OwnVdso().size()),
+            OwnVdso());
+}
+
+TEST(PatchProcessVdsoTest, RejectsBadArgumentsAndDeadProcesses) {
+  WaitingChild child([](WaitingChild::Results&) {});
+  const std::vector<uint8_t>& original = OwnVdso();
+  std::vector<uint8_t> shorter(original.begin(), original.end() - 1);
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      PatchProcessVdso(child.pid(), OwnVdsoBase(), original, shorter)));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      PatchProcessVdso(child.pid(), 0, original, original)));
+
+  // A zombie has no memory left to patch.
+  pid_t zombie = fork();
+  if (zombie == 0) _exit(0);
+  siginfo_t info;
+  ASSERT_EQ(waitid(P_PID, zombie, &info, WEXITED | WNOWAIT), 0);
+  EXPECT_FALSE(PatchProcessVdso(zombie, OwnVdsoBase(), original, original).ok());
+  waitpid(zombie, nullptr, 0);
+}
+
+// The real use: a fresh exec, stopped before its first instruction (here by
+// PTRACE_TRACEME's SIGTRAP at exec), gets the patch; glibc then resolves
+// time() to the patched vDSO entry. This also checks that an exec'd image
+// maps the same vDSO bytes this process has.
+TEST(PatchProcessVdsoTest, ExecedChildSeesThePatchFromItsFirstInstruction) {
+  int out[2];
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  std::string env_entry = std::string(kExecChildEnv) + "=1";
+  char* const argv[] = {const_cast<char*>("vdso_patch_test"), nullptr};
+  char* const envp[] = {env_entry.data(), nullptr};
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) _exit(3);
+    execve("/proc/self/exe", argv, envp);
+    _exit(4);
+  }
+  close(out[1]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
+    close(out[0]);
+    GTEST_SKIP() << "ptrace is not permitted here";
+  }
+  ASSERT_TRUE(WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP) << status;
+
+  absl::StatusOr<ProcessAuxv> auxv = ReadAuxv(pid);
+  ASSERT_TRUE(auxv.ok()) << auxv.status();
+  absl::StatusOr<std::vector<uint8_t>> patched = BuildPatchedImage(
+      OwnVdso(), OwnParsed(), {{"__vdso_time", ReturnStub(12345)}});
+  ASSERT_TRUE(patched.ok()) << patched.status();
+  absl::Status s = PatchProcessVdso(pid, auxv->vdso_base, OwnVdso(), *patched);
+  EXPECT_TRUE(s.ok()) << s;
+  ASSERT_EQ(ptrace(PTRACE_DETACH, pid, nullptr, nullptr), 0);
+
+  std::string printed;
+  char buf[256];
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) printed.append(buf, n);
+  close(out[0]);
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(printed, "time=12345\n");
+}
+
+}  // namespace
+}  // namespace detrun
