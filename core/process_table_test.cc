@@ -36,6 +36,12 @@ struct FakeKernel {
 
 class ProcessTableTest : public ::testing::Test {
  protected:
+  // The run's first process, pid `pid`, identified.
+  ThreadState* StartRoot(ProcessTable& table, pid_t pid = 100) {
+    k_.Spawn(pid, pid, 1);
+    table.SetRoot(pid);
+    return table.Identify(pid);
+  }
   FakeKernel k_;
 };
 
@@ -51,9 +57,7 @@ TEST_F(ProcessTableTest, RootIsOne) {
 
 TEST_F(ProcessTableTest, ChildrenNamedByCreationOrderNotByFirstNotification) {
   ProcessTable table({}, k_.Hooks());
-  k_.Spawn(100, 100, 1);
-  table.SetRoot(100);
-  ThreadState* root = table.Identify(100);
+  ThreadState* root = StartRoot(table);
   // Three forks in sequence; unrelated processes take pids in between.
   table.OnClone(*root, 0);
   k_.Spawn(101, 101, 100);
@@ -70,9 +74,7 @@ TEST_F(ProcessTableTest, ChildrenNamedByCreationOrderNotByFirstNotification) {
 
 TEST_F(ProcessTableTest, GrandchildrenAndThreads) {
   ProcessTable table({}, k_.Hooks());
-  k_.Spawn(100, 100, 1);
-  table.SetRoot(100);
-  ThreadState* root = table.Identify(100);
+  ThreadState* root = StartRoot(table);
   table.OnClone(*root, 0);
   k_.Spawn(101, 101, 100);
   ThreadState* child = table.Identify(101);
@@ -90,9 +92,7 @@ TEST_F(ProcessTableTest, GrandchildrenAndThreads) {
 
 TEST_F(ProcessTableTest, PidWrapAround) {
   ProcessTable table({}, k_.Hooks(/*pid_max=*/32768));
-  k_.Spawn(32760, 32760, 1);
-  table.SetRoot(32760);
-  ThreadState* root = table.Identify(32760);
+  ThreadState* root = StartRoot(table, 32760);
   k_.last_pid = 32767;
   table.OnClone(*root, 0);
   k_.Spawn(301, 301, 32760);  // wrapped (low pids were in use)
@@ -104,9 +104,7 @@ TEST_F(ProcessTableTest, PidWrapAround) {
 
 TEST_F(ProcessTableTest, OrphanMatchedAgainstTombstone) {
   ProcessTable table({}, k_.Hooks());
-  k_.Spawn(100, 100, 1);
-  table.SetRoot(100);
-  ThreadState* root = table.Identify(100);
+  ThreadState* root = StartRoot(table);
   table.OnClone(*root, 0);
   k_.Spawn(101, 101, 100);
   ThreadState* sh = table.Identify(101);
@@ -123,9 +121,7 @@ TEST_F(ProcessTableTest, OrphanMatchedAgainstTombstone) {
 
 TEST_F(ProcessTableTest, UnknownOriginGetsZeroIdentity) {
   ProcessTable table({}, k_.Hooks());
-  k_.Spawn(100, 100, 1);
-  table.SetRoot(100);
-  table.Identify(100);
+  StartRoot(table);
   k_.Spawn(200, 200, 50);
   EXPECT_EQ(table.Identify(200)->id.ToString(), "0.1");
   EXPECT_EQ(table.unmatched_count(), 1u);
@@ -138,9 +134,7 @@ TEST_F(ProcessTableTest, VanishedTaskIsNull) {
 
 TEST_F(ProcessTableTest, ExitDropsProcessAndThreads) {
   ProcessTable table({}, k_.Hooks());
-  k_.Spawn(100, 100, 1);
-  table.SetRoot(100);
-  ThreadState* root = table.Identify(100);
+  ThreadState* root = StartRoot(table);
   table.OnClone(*root, CLONE_THREAD);
   k_.Spawn(101, 100, 1);
   table.Identify(101);
@@ -176,9 +170,7 @@ class CountingModule : public Module {
 TEST_F(ProcessTableTest, ModuleStateInheritsFromCreator) {
   CountingModule m;
   ProcessTable table({&m}, k_.Hooks());
-  k_.Spawn(100, 100, 1);
-  table.SetRoot(100);
-  ThreadState* root = table.Identify(100);
+  ThreadState* root = StartRoot(table);
   auto value = [](ThreadState* t) {
     return static_cast<CountingModule::State*>(t->module_state[0].get())->value;
   };
