@@ -1,11 +1,15 @@
 #include "determinism/time_module.h"
 
+#include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/time.h>
+#include <sys/times.h>
 #include <time.h>
 
 #include <cerrno>
 #include <algorithm>
+#include <cstddef>
 #include <ctime>
 
 #include "core/child_memory.h"
@@ -30,6 +34,57 @@ struct KernelTimeval {
   int64_t tv_sec;
   int64_t tv_usec;
 };
+
+// times(2): four clock_t (long) in USER_HZ ticks.
+struct KernelTms {
+  int64_t tms_utime;
+  int64_t tms_stime;
+  int64_t tms_cutime;
+  int64_t tms_cstime;
+};
+static_assert(sizeof(KernelTms) == sizeof(struct tms));
+static_assert(offsetof(KernelTms, tms_cstime) == offsetof(struct tms, tms_cstime));
+
+// getrusage(2): two timevals, then 14 longs (maxrss ... nivcsw).
+struct KernelRusage {
+  KernelTimeval ru_utime;
+  KernelTimeval ru_stime;
+  int64_t ru_maxrss, ru_ixrss, ru_idrss, ru_isrss, ru_minflt, ru_majflt, ru_nswap, ru_inblock,
+      ru_oublock, ru_msgsnd, ru_msgrcv, ru_nsignals, ru_nvcsw, ru_nivcsw;
+};
+static_assert(sizeof(KernelRusage) == sizeof(struct rusage));
+static_assert(offsetof(KernelRusage, ru_maxrss) == offsetof(struct rusage, ru_maxrss));
+static_assert(offsetof(KernelRusage, ru_nivcsw) == offsetof(struct rusage, ru_nivcsw));
+
+// sysinfo(2), 64-bit layout, with its padding spelled out so that every
+// byte written to the child is defined (the trailing _f[] is empty on
+// 64-bit).
+struct KernelSysinfo {
+  int64_t uptime;
+  uint64_t loads[3];
+  uint64_t totalram;
+  uint64_t freeram;
+  uint64_t sharedram;
+  uint64_t bufferram;
+  uint64_t totalswap;
+  uint64_t freeswap;
+  uint16_t procs;
+  uint16_t pad;
+  uint32_t pad2;  // implicit alignment padding in the kernel's struct
+  uint64_t totalhigh;
+  uint64_t freehigh;
+  uint32_t mem_unit;
+  uint32_t pad3;  // tail padding in the kernel's struct
+};
+static_assert(sizeof(KernelSysinfo) == sizeof(struct sysinfo));
+static_assert(offsetof(KernelSysinfo, procs) == offsetof(struct sysinfo, procs));
+static_assert(offsetof(KernelSysinfo, totalhigh) == offsetof(struct sysinfo, totalhigh));
+static_assert(offsetof(KernelSysinfo, mem_unit) == offsetof(struct sysinfo, mem_unit));
+
+// Nanoseconds (>= 0) to times(2) clock ticks, truncated as the kernel's
+// nsec_to_clock_t does.
+constexpr int64_t kNsPerTick = 1'000'000'000 / TimeModule::kUserHz;
+int64_t ToTicks(int64_t ns) { return ns / kNsPerTick; }
 
 KernelTimespec ToTimespec(int64_t ns) {
   // Floor division, so times before 1970 keep 0 <= tv_nsec < 1e9.
@@ -97,6 +152,12 @@ void TimeModule::Register(Registry& registry) {
   registry.Notify(SYS_nanosleep, bind(&TimeModule::Nanosleep), "sleeps move the virtual clock");
   registry.Notify(SYS_clock_nanosleep, bind(&TimeModule::ClockNanosleep),
                   "sleeps move the virtual clock");
+  registry.Notify(SYS_times, bind(&TimeModule::Times),
+                  "uptime and CPU time in ticks from the virtual clock");
+  registry.Notify(SYS_getrusage, bind(&TimeModule::Getrusage),
+                  "CPU time from the virtual clock; no host usage figures");
+  registry.Notify(SYS_sysinfo, bind(&TimeModule::Sysinfo),
+                  "virtual uptime and fixed machine figures");
 }
 
 std::unique_ptr<ModuleState> TimeModule::SnapshotForClone(const ThreadState& creator) {
@@ -272,6 +333,51 @@ std::optional<Response> TimeModule::ClockNanosleep(SyscallContext& ctx) {
   const int64_t target = absolute ? value - *base : ClockOf(ctx.thread).elapsed_ns + value;
   SleepUntil(ctx.thread, target);
   return Response::Value(0);
+}
+
+std::optional<Response> TimeModule::Times(SyscallContext& ctx) {
+  // One clock read: the uptime and the CPU time are of the same instant.
+  const int64_t uptime = *Read(ctx.thread, CLOCK_MONOTONIC);
+  const int64_t result = ToTicks(uptime);
+  const uint64_t buf = ctx.notification.args[0];
+  if (buf == 0) return Response::Value(result);
+  // Reaped children's CPU time is not accumulated: cutime/cstime stay 0.
+  const KernelTms tms{ToTicks(uptime - kUptimeAtStartNs), 0, 0, 0};
+  return WriteOut(ctx, buf, &tms, sizeof tms, result);
+}
+
+std::optional<Response> TimeModule::Getrusage(SyscallContext& ctx) {
+  const int32_t who = static_cast<int32_t>(ctx.notification.args[0]);
+  if (who != RUSAGE_SELF && who != RUSAGE_THREAD && who != RUSAGE_CHILDREN) {
+    return Response::Errno(EINVAL);
+  }
+  // Every host figure (maxrss, faults, I/O, context switches) reads 0.
+  KernelRusage usage{};
+  if (who != RUSAGE_CHILDREN) {
+    // The process and thread CPU clocks both read the calling thread's
+    // counter, so SELF and THREAD agree.
+    const KernelTimespec cpu = ToTimespec(*Peek(ctx.thread, CLOCK_PROCESS_CPUTIME_ID));
+    usage.ru_utime = {cpu.tv_sec, cpu.tv_nsec / 1000};
+  }
+  return WriteOut(ctx, ctx.notification.args[1], &usage, sizeof usage, 0);
+}
+
+std::optional<Response> TimeModule::Sysinfo(SyscallContext& ctx) {
+  const KernelTimespec uptime = ToTimespec(*Peek(ctx.thread, CLOCK_MONOTONIC));
+  KernelSysinfo info{};
+  // Rounded up to the next second, as the kernel's do_sysinfo does.
+  info.uptime = uptime.tv_sec + (uptime.tv_nsec != 0 ? 1 : 0);
+  info.totalram = SysinfoFigures::kTotalRam;
+  info.freeram = SysinfoFigures::kFreeRam;
+  info.sharedram = SysinfoFigures::kSharedRam;
+  info.bufferram = SysinfoFigures::kBufferRam;
+  info.totalswap = SysinfoFigures::kTotalSwap;
+  info.freeswap = SysinfoFigures::kFreeSwap;
+  info.procs = SysinfoFigures::kProcs;
+  info.totalhigh = SysinfoFigures::kTotalHigh;
+  info.freehigh = SysinfoFigures::kFreeHigh;
+  info.mem_unit = SysinfoFigures::kMemUnit;
+  return WriteOut(ctx, ctx.notification.args[0], &info, sizeof info, 0);
 }
 
 }  // namespace detrun

@@ -38,6 +38,35 @@
 //
 // The vDSO entry points are redirected to the syscalls by the vdso module,
 // so this module sees every read.
+//
+// Accounting calls answer from the same counter (never the host's figures):
+//   times(buf)        returns the MONOTONIC uptime (kUptimeAtStart +
+//                     elapsed) in clock ticks (USER_HZ = 100, what
+//                     sysconf(_SC_CLK_TCK) says on x86-64); tms_utime is the
+//                     process CPU time (elapsed, as the CPU-time clocks
+//                     read) in ticks; tms_stime = 0. tms_cutime and
+//                     tms_cstime read 0: reaped children's CPU time is not
+//                     accumulated (a parent's clock absorbs a child's, but
+//                     the "children" figures stay 0). times() is a clock
+//                     read: in step mode it advances the thread's counter
+//                     by one tick, like clock_gettime, so a loop waiting
+//                     for times() to move terminates. NULL buf allowed.
+//   getrusage(who)    RUSAGE_SELF and RUSAGE_THREAD: ru_utime = the CPU
+//                     time (what CLOCK_PROCESS_CPUTIME_ID would read, without
+//                     advancing), ru_stime = 0, and EVERY other field 0 --
+//                     ru_maxrss, page faults (minflt/majflt), block I/O and
+//                     context switches (nvcsw/nivcsw) read 0 under detrun:
+//                     the host's figures are not deterministic, and a
+//                     program that prints them prints zeros.
+//                     RUSAGE_CHILDREN: all zeros (as tms_cutime). Any other
+//                     `who` (including glibc's RUSAGE_BOTH): EINVAL.
+//                     wait4/waitid's rusage argument is not rewritten (yet):
+//                     it still carries the host's figures for the child.
+//   sysinfo(info)     uptime = the virtual MONOTONIC uptime in seconds,
+//                     rounded up as the kernel does; loads 0; the fixed
+//                     machine figures of SysinfoFigures below. Not a clock
+//                     read: it never advances the counter.
+// Every one of them fails with EFAULT on a bad pointer, as the kernel does.
 #ifndef DETRUN_DETERMINISM_TIME_MODULE_H_
 #define DETRUN_DETERMINISM_TIME_MODULE_H_
 
@@ -52,12 +81,35 @@
 
 namespace detrun {
 
+// The machine sysinfo(2) describes under detrun: fixed, host-independent
+// figures, the one place they are defined. The procfs module's
+// /proc/meminfo (MemTotal, MemFree, Buffers, Shmem, SwapTotal, SwapFree,
+// HighTotal, HighFree) must be derived from these, so that `free` and a
+// program calling sysinfo() agree. With mem_unit = 1 every figure is in
+// bytes.
+struct SysinfoFigures {
+  static constexpr uint64_t kTotalRam = uint64_t{8} << 30;  // 8 GiB
+  static constexpr uint64_t kFreeRam = uint64_t{4} << 30;   // 4 GiB
+  static constexpr uint64_t kSharedRam = 0;
+  static constexpr uint64_t kBufferRam = 0;
+  static constexpr uint64_t kTotalSwap = 0;
+  static constexpr uint64_t kFreeSwap = 0;
+  static constexpr uint16_t kProcs = 1;  // the kernel counts threads system-wide
+  static constexpr uint64_t kTotalHigh = 0;
+  static constexpr uint64_t kFreeHigh = 0;
+  static constexpr uint32_t kMemUnit = 1;
+  // Load averages (loads[0..2]) are all 0.
+};
+
 class TimeModule : public Module {
  public:
   // Monotonic and boot-time clocks read this much at the start of a run:
   // not 0, which some programs take for "unset".
   static constexpr int64_t kUptimeAtStartNs = 100'000'000'000;  // 100 s
   static constexpr int64_t kTaiOffsetNs = 37'000'000'000;
+  // Clock ticks per second of times(2) and struct tms: the kernel's USER_HZ
+  // on x86-64 (sysconf(_SC_CLK_TCK)).
+  static constexpr int64_t kUserHz = 100;
 
   explicit TimeModule(const Config& config);
 
@@ -85,6 +137,9 @@ class TimeModule : public Module {
   std::optional<Response> ClockGetres(SyscallContext& ctx);
   std::optional<Response> Nanosleep(SyscallContext& ctx);
   std::optional<Response> ClockNanosleep(SyscallContext& ctx);
+  std::optional<Response> Times(SyscallContext& ctx);
+  std::optional<Response> Getrusage(SyscallContext& ctx);
+  std::optional<Response> Sysinfo(SyscallContext& ctx);
   // Moves the clock forward to `elapsed` (step mode) for a sleep.
   void SleepUntil(const ThreadState& thread, int64_t elapsed);
 
