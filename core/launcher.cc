@@ -152,10 +152,10 @@ absl::StatusOr<ResolvedCommand> ResolveCommand(
     if (IsExecutableFile(candidate, &error)) {
       return ResolvedCommand{candidate, argv};
     }
-    // Like the shells: a match that cannot be executed beats "not found".
-    if (error != ENOENT && error != ENOTDIR && first_error == 0) {
-      first_error = error;
-    }
+    // Like the shells: a file that exists but cannot be executed beats "not
+    // found"; a PATH directory we cannot search (EACCES on stat) is skipped.
+    struct stat st;
+    if (first_error == 0 && stat(candidate.c_str(), &st) == 0) first_error = error;
   }
   if (first_error != 0) {
     return absl::PermissionDeniedError(

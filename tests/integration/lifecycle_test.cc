@@ -40,6 +40,20 @@ TEST(ExitCodeTest, CommandNotFoundIs127) {
   EXPECT_THAT(o.err, HasSubstr("/no/such/path/prog"));
 }
 
+TEST(ExitCodeTest, UnsearchablePathDirectoryIsSkipped) {
+  // A PATH entry we may not enter is not a reason for 126: the command is
+  // still looked up in the rest of PATH, and missing means 127.
+  std::string dir = MakeTempDir();
+  RunProgram({"mkdir", "-m", "0", dir + "/locked"});
+  Output o = RunProgram({"env", "PATH=" + dir + "/locked:/usr/bin:/bin", DetrunBin(), "--",
+                         "no-such-command-detrun-test"});
+  EXPECT_EQ(o.exit_code, 127) << o.err;
+  Output found = RunProgram({"env", "PATH=" + dir + "/locked:/usr/bin:/bin", DetrunBin(), "--",
+                             "true"});
+  EXPECT_EQ(found.exit_code, 0) << found.err;
+  RemoveTree(dir);
+}
+
 TEST(ExitCodeTest, NotExecutableIs126) {
   std::string dir = MakeTempDir();
   std::string file = dir + "/data.txt";

@@ -22,8 +22,10 @@
 namespace detrun {
 namespace {
 
+// $DETRUN_PROBES_DIR, as for the integration tests (harness.h).
 std::string ProbePath(const std::string& name) {
-  return std::string(DETRUN_PROBES_DIR) + "/" + name;
+  const char* dir = getenv("DETRUN_PROBES_DIR");
+  return std::string(dir != nullptr && *dir != '\0' ? dir : DETRUN_PROBES_DIR_DEFAULT) + "/" + name;
 }
 
 std::map<uint64_t, uint64_t> ReadAuxv(pid_t pid) {
