@@ -185,7 +185,11 @@ void Supervisor::RegisterCore(Registry& registry) {
           ctx.notification.id, ctx.notification.tid,
           ctx.notification.args[path_arg], 4096);
       if (path.ok()) ctx.process.last_exec = *path;
-      if (wants_exec_stop_) SeizeForExec(ctx.notification.tid);
+      // Without the stop the new image would run unpatched: refuse the exec
+      // (the run then ends with the reason, see SeizeForExec).
+      if (wants_exec_stop_ && !SeizeForExec(ctx.notification.tid)) {
+        return std::optional<Response>(Response::Errno(EPERM));
+      }
       return std::optional<Response>();
     };
   };
@@ -197,10 +201,10 @@ void Supervisor::Fail(absl::Status status) {
   if (run_error_.ok()) run_error_ = std::move(status);
 }
 
-void Supervisor::SeizeForExec(pid_t tid) {
+bool Supervisor::SeizeForExec(pid_t tid) {
   // Already seized: an earlier exec attempt of this thread failed (a PATH
   // search tries several), and the stop is still to come.
-  if (seized_.contains(tid)) return;
+  if (seized_.contains(tid)) return true;
   // EXITKILL: if detrun dies, a process it holds in the stop dies too
   // instead of running on unpatched.
   if (ptrace(PTRACE_SEIZE, tid, nullptr,
@@ -209,9 +213,10 @@ void Supervisor::SeizeForExec(pid_t tid) {
         "cannot stop process ", tid, " after exec to patch it (ptrace: ",
         strerror(errno),
         "); is it already traced, e.g. by strace or gdb?")));
-    return;
+    return false;
   }
   seized_.insert(tid);
+  return true;
 }
 
 void Supervisor::OnTraceStop(pid_t pid, int status) {
@@ -234,7 +239,7 @@ void Supervisor::OnTraceStop(pid_t pid, int status) {
       if (absl::Status s = m->OnExecStop(stop); !s.ok()) {
         kill(pid, SIGKILL);
         Fail(absl::InternalError(absl::StrCat(
-            m->name() == "" ? "" : std::string(m->name()), ": process ",
+            std::string(m->name()), ": process ",
             thread->id.ToString(), " (", thread->process->last_exec, "): ", s.message())));
         return;
       }
@@ -245,8 +250,7 @@ void Supervisor::OnTraceStop(pid_t pid, int status) {
   // Any other stop of a seized thread: its exec failed (the exec stop would
   // have come first) and a signal or a group stop arrived. Let go of it,
   // delivering the signal; a group stop stays in force.
-  int signal = (event == 0) ? WSTOPSIG(status) : 0;
-  if (event == PTRACE_EVENT_STOP) signal = 0;
+  const int signal = event == 0 ? WSTOPSIG(status) : 0;
   ptrace(PTRACE_DETACH, pid, nullptr, reinterpret_cast<void*>(static_cast<uintptr_t>(signal)));
   seized_.erase(pid);
 }

@@ -87,7 +87,7 @@ class Supervisor {
   // The post-exec stop (module.h ExecStop): seize at the execve
   // notification with PTRACE_O_TRACEEXEC, run the modules at
   // PTRACE_EVENT_EXEC, detach.
-  void SeizeForExec(pid_t tid);
+  bool SeizeForExec(pid_t tid);  // false: failed, and the run is ending
   void OnTraceStop(pid_t pid, int status);
   void Fail(absl::Status status);
 

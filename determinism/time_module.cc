@@ -319,12 +319,11 @@ std::optional<Response> TimeModule::ClockNanosleep(SyscallContext& ctx) {
   if (!req) return Response::Errno(error);
   const int64_t value = req->tv_sec * kNsPerSec + req->tv_nsec;
   if (config_.clock == ClockMode::kReal) {
-    // Relative sleeps really sleep. An absolute deadline is in virtual
-    // terms, which the kernel cannot read; until deadlines are translated
-    // (a held notification answered by a timer), a deadline already passed
-    // returns at once and a later one sleeps its remaining real time as a
-    // relative sleep would -- which needs the call rewritten, so it is not
-    // done yet: the kernel gets the call as is.
+    // Relative sleeps really sleep. Known gap (issue 3): a future absolute
+    // deadline is in virtual terms, which the kernel cannot read, so the call
+    // goes to the kernel unchanged and usually returns early (the virtual
+    // clock lags the host's). Doing it right needs the notification held
+    // and answered by a timer in the supervisor.
     if (absolute && *base + Elapsed(ClockOf(ctx.thread)) >= value) return Response::Value(0);
     return Response::Continue();
   }

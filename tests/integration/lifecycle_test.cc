@@ -194,6 +194,17 @@ TEST(IdentityTest, ChildrenAreNamedByForkOrderNotByScheduling) {
   }
 }
 
+TEST(ExecStopTest, CommandTracedBySomeoneElseEndsTheRunClearly) {
+  // strace -f traces detrun's child first, so detrun cannot stop it after
+  // exec to patch its vDSO: it must refuse, not run it unpatched.
+  if (access("/usr/bin/strace", X_OK) != 0) GTEST_SKIP() << "SKIPPED: strace is not installed";
+  Output o = RunProgram({"/usr/bin/strace", "-f", "-o", "/dev/null", DetrunBin(), "--", "sh",
+                         "-c", "echo ran"});
+  EXPECT_EQ(o.exit_code, 125) << o.err;
+  EXPECT_EQ(o.out, "");
+  EXPECT_THAT(o.err, HasSubstr("already traced"));
+}
+
 TEST(NativeTest, NativeRunsWithoutInterception) {
   Output o = Detrun({"--native", "--", "sh", "-c", "echo hi; exit 9"});
   EXPECT_EQ(o.exit_code, 9) << o.err;
