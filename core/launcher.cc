@@ -212,6 +212,12 @@ absl::StatusOr<Launched> Launch(const LaunchSpec& spec) {
       ChildFail(sfd, kStepSigmask, errno);
     }
     if (spec.intercept) {
+      // Dumpable, whatever detrun is (it makes itself non-dumpable): the
+      // supervisor must be able to ptrace and write this process, and the
+      // filter below refuses PR_SET_DUMPABLE from here on. Under an
+      // enclosing detrun the call is refused already; the nested run then
+      // fails at the seccomp step with its own clear message.
+      prctl(PR_SET_DUMPABLE, 1);
       if (spec.disable_aslr && personality(ADDR_NO_RANDOMIZE) == -1) {
         ChildFail(sfd, kStepPersonality, errno);
       }

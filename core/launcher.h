@@ -9,7 +9,8 @@
 //      hand the foreground to that group so the command can read the tty);
 //   2. PR_SET_PDEATHSIG(SIGKILL), so the command dies with detrun;
 //   3. restore the signal mask detrun had at start;
-//   4. personality(ADDR_NO_RANDOMIZE) (intercepted runs);
+//   4. PR_SET_DUMPABLE(1) and personality(ADDR_NO_RANDOMIZE) (intercepted
+//      runs; detrun itself is non-dumpable, which a fork would inherit);
 //   5. PR_SET_NO_NEW_PRIVS;
 //   6. Landlock (when --allow-read/--allow-write were given);
 //   7. the seccomp filter, with SECCOMP_FILTER_FLAG_NEW_LISTENER (and

@@ -36,6 +36,10 @@ fi
 detrun_bin=$build_dir/detrun
 probes_dir=$build_dir/tests/probes
 integration_test=$build_dir/tests/integration/integration_test
+# The supervisor tests (ptrace exec stops, Landlock-free core paths) too:
+# ptrace of descendants as an ordinary user is exactly what must work.
+supervisor_test=$build_dir/tests/supervisor_test
+[[ -x $supervisor_test ]] || fail "$supervisor_test does not exist or is not executable: build it first (make build)"
 [[ -x $integration_test ]] ||
   fail "$integration_test does not exist or is not executable: build it first (make build); tests/integration must define the integration_test target"
 [[ -x $detrun_bin ]] || fail "$detrun_bin does not exist or is not executable: build it first (make build)"
@@ -106,6 +110,7 @@ trap 'rm -rf -- "$work"' EXIT
 cp -- "$detrun_bin" "$work/detrun"
 cp -R -- "$probes_dir" "$work/probes"
 cp -- "$integration_test" "$work/integration_test"
+cp -- "$supervisor_test" "$work/supervisor_test"
 mkdir -- "$work/tmp"
 chown -R "$run_uid:$run_gid" "$work"
 chmod 0755 "$work"
@@ -117,7 +122,7 @@ status=0
   exec timeout --kill-after=30 "$timeout_seconds" \
     "${as_user[@]}" env PATH="$user_path" HOME="$work" USER="$run_user" LOGNAME="$run_user" TMPDIR="$work/tmp" \
     DETRUN_BIN="$work/detrun" DETRUN_PROBES_DIR="$work/probes" \
-    ./integration_test "$@"
+    sh -c './supervisor_test && ./integration_test "$@"' run_unprivileged "$@"
 ) </dev/null || status=$?
 
 if (( status == 0 )); then
