@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: runs examples/demo/observe.sh twice natively and twice under
-# detrun, shows the four outputs, and says which lines detrun made
-# identical. Also shows detrun's exit-code contract and confinement.
+# detrun, shows the four outputs, and says for each line whether detrun
+# made it a fixed function of its flags, passed the host's value through,
+# or left it varying. Also shows detrun's exit-code contract and
+# confinement.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DETRUN=build/detrun
@@ -17,13 +19,16 @@ echo "== under detrun, twice: $DETRUN -- $PROG =="
 d1=$("$DETRUN" -- "$PROG"); d2=$("$DETRUN" -- "$PROG")
 printf '%s\n--\n%s\n' "$d1" "$d2"
 echo
-echo "== which observations are identical across the two runs =="
-paste -d'\n' <(echo "$d1") <(echo "$d2") | paste - - | while IFS=$'\t' read -r a b; do
+echo "== what detrun did to each observation =="
+# One line per key: native run 1, detrun run 1, detrun run 2.
+paste -d'\t' <(echo "$n1") <(echo "$d1") <(echo "$d2") | while IFS=$'\t' read -r n a b; do
   key=${a%%:*}
-  if [[ "$a" == "$b" ]]; then
-    echo "  $key: identical under detrun"
+  if [[ "$a" != "$b" ]]; then
+    echo "  $key: still varies between runs (its module has not landed yet; see README 'Status')"
+  elif [[ "$a" == "$n" ]]; then
+    echo "  $key: the host's own value, passed through (its module has not landed yet)"
   else
-    echo "  $key: still varies (its determinism module has not landed yet; see README 'Status')"
+    echo "  $key: identical in every run, set by detrun instead of the host"
   fi
 done
 echo
