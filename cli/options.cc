@@ -359,9 +359,10 @@ An option given twice keeps its last value; --allow-read and --allow-write
 add up.
 
 Determinism:
-  --seed=N            Seed of all randomness the command sees (getrandom,
-                      /dev/urandom, AT_RANDOM): a decimal integer from 0 to
-                      18446744073709551615 (2^64-1). Default 0.
+  --seed=N            Seed of the randomness the command sees (getrandom,
+                      the vDSO getrandom, AT_RANDOM; /dev/urandom not yet):
+                      a decimal integer from 0 to 18446744073709551615
+                      (2^64-1). Default 0.
   --time=T            Start time of the virtual clock, one of:
                         YYYY-MM-DD                            midnight UTC
                         YYYY-MM-DDTHH:MM:SS[.frac][Z|±HH:MM]  no zone: UTC;

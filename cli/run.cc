@@ -13,6 +13,7 @@
 #include "core/launcher.h"
 #include "core/supervisor.h"
 #include "determinism/at_random_module.h"
+#include "determinism/random_module.h"
 #include "determinism/time_module.h"
 #include "vdso/vdso_module.h"
 
@@ -50,6 +51,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& 
   std::vector<std::unique_ptr<Module>> modules;
   if (config.native) return modules;
   modules.push_back(std::make_unique<TimeModule>(config));
+  modules.push_back(std::make_unique<RandomModule>(config));
   modules.push_back(std::make_unique<AtRandomModule>(config));
   absl::StatusOr<std::unique_ptr<VdsoModule>> vdso = VdsoModule::Create();
   if (!vdso.ok()) return vdso.status();
@@ -63,7 +65,7 @@ const std::vector<std::string>& NotYetImplementedOptions() {
   // Each entry leaves this list when its module lands (time: issue 3;
   // random, hostname, cpus, dirs: issue 4; record: issue 5).
   static const std::vector<std::string> kPending = {
-      "seed", "hostname", "cpus", "fs-times", "dirs", "record"};
+      "hostname", "cpus", "fs-times", "dirs", "record"};
   return kPending;
 }
 
