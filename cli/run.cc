@@ -13,8 +13,10 @@
 #include "core/launcher.h"
 #include "core/supervisor.h"
 #include "determinism/at_random_module.h"
+#include "determinism/cpus_module.h"
 #include "determinism/random_module.h"
 #include "determinism/time_module.h"
+#include "determinism/uts_module.h"
 #include "vdso/vdso_module.h"
 
 extern char** environ;
@@ -56,6 +58,8 @@ absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& 
   absl::StatusOr<std::unique_ptr<VdsoModule>> vdso = VdsoModule::Create();
   if (!vdso.ok()) return vdso.status();
   modules.push_back(std::move(*vdso));
+  modules.push_back(std::make_unique<UtsModule>(config));
+  modules.push_back(std::make_unique<CpusModule>(config));
   return modules;
 }
 
@@ -65,7 +69,7 @@ const std::vector<std::string>& NotYetImplementedOptions() {
   // Each entry leaves this list when its module lands (time: issue 3;
   // random, hostname, cpus, dirs: issue 4; record: issue 5).
   static const std::vector<std::string> kPending = {
-      "hostname", "cpus", "fs-times", "dirs", "record"};
+      "fs-times", "dirs", "record"};
   return kPending;
 }
 
