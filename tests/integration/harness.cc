@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "gtest/gtest.h"
+
 namespace detrun::testing {
 namespace {
 
@@ -154,6 +156,17 @@ Output Detrun(const std::vector<std::string>& args, const std::string& input,
   std::vector<std::string> argv = {DetrunBin()};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunProgram(argv, input, timeout_seconds);
+}
+
+std::string Twice(std::vector<std::string> flags, const std::vector<std::string>& command) {
+  flags.push_back("--");
+  flags.insert(flags.end(), command.begin(), command.end());
+  Output a = Detrun(flags);
+  Output b = Detrun(flags);
+  EXPECT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(a.out, b.out) << "two runs differ";
+  return a.out;
 }
 
 Running Start(const std::vector<std::string>& argv) {

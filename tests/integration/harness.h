@@ -35,6 +35,11 @@ Output RunProgram(const std::vector<std::string>& argv, const std::string& input
 Output Detrun(const std::vector<std::string>& args, const std::string& input = "",
               double timeout_seconds = 60);
 
+// Runs `command` under detrun twice with `flags` (options before "--"),
+// expects both runs to succeed with identical stdout (gtest failures
+// otherwise), and returns that output.
+std::string Twice(std::vector<std::string> flags, const std::vector<std::string>& command);
+
 // A started process whose output is collected by Wait().
 struct Running {
   pid_t pid = -1;

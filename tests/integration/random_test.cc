@@ -28,19 +28,6 @@ using ::testing::HasSubstr;
 // (pinned in determinism/random_module_test.cc too).
 const char kSeed42First16[] = "3bc4363072aaaf599e6e6fe9d0a8e798";
 
-// Runs `command` under detrun twice with `flags`, expects success and
-// identical output, and returns it.
-std::string Twice(std::vector<std::string> flags, const std::vector<std::string>& command) {
-  flags.push_back("--");
-  flags.insert(flags.end(), command.begin(), command.end());
-  Output a = Detrun(flags);
-  Output b = Detrun(flags);
-  EXPECT_EQ(a.exit_code, 0) << a.err;
-  EXPECT_EQ(b.exit_code, 0) << b.err;
-  EXPECT_EQ(a.out, b.out) << "two runs differ";
-  return a.out;
-}
-
 std::string Native(const std::vector<std::string>& command) {
   Output o = RunProgram(command);
   EXPECT_EQ(o.exit_code, 0) << o.err;

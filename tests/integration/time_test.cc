@@ -18,19 +18,6 @@ using ::testing::StartsWith;
 
 const char kStart[] = "--time=2020-01-01";  // 1577836800
 
-// Runs `args` under detrun twice with `flags`, expects success and identical
-// output, and returns it.
-std::string Twice(std::vector<std::string> flags, const std::vector<std::string>& command) {
-  flags.push_back("--");
-  flags.insert(flags.end(), command.begin(), command.end());
-  Output a = Detrun(flags);
-  Output b = Detrun(flags);
-  EXPECT_EQ(a.exit_code, 0) << a.err;
-  EXPECT_EQ(b.exit_code, 0) << b.err;
-  EXPECT_EQ(a.out, b.out) << "two runs differ";
-  return a.out;
-}
-
 bool Exists(const char* path) { return access(path, X_OK) == 0; }
 
 TEST(TimeTest, DatePrintsTheRequestedTime) {

@@ -22,19 +22,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// Runs `command` under detrun twice with `flags`, expects success and
-// identical output, and returns it.
-std::string Twice(std::vector<std::string> flags, const std::vector<std::string>& command) {
-  flags.push_back("--");
-  flags.insert(flags.end(), command.begin(), command.end());
-  Output a = Detrun(flags);
-  Output b = Detrun(flags);
-  EXPECT_EQ(a.exit_code, 0) << a.err;
-  EXPECT_EQ(b.exit_code, 0) << b.err;
-  EXPECT_EQ(a.out, b.out) << "two runs differ";
-  return a.out;
-}
-
 bool Exists(const char* path) { return access(path, X_OK) == 0; }
 
 // nproc honours OMP_NUM_THREADS/OMP_THREAD_LIMIT before the affinity mask:
