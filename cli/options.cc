@@ -381,22 +381,26 @@ Determinism:
                       duration syntax such as 1ms, 250us or 1.5s (units:
                       ns us ms s m h): more than 0, at most 1h, a whole
                       number of nanoseconds. Default 1ms.
-  --hostname=NAME     Host name the command sees (uname, /etc/hostname,
-                      /proc/sys/kernel/hostname): 1 to 64 bytes (the
+  --hostname=NAME     Host name the command sees through uname (not yet in
+                      /etc/hostname or /proc/sys/kernel): 1 to 64 bytes (the
                       kernel's limit) of visible ASCII without '/', so that
                       it stays safe in the file names and log lines that
                       programs build from it. Default detrun.
-  --cpus=N            Number of CPUs the command sees (nproc, sysconf,
-                      /proc/cpuinfo, sched_getaffinity): 1 to 1024.
-                      Default 1.
-  --fs-times=MODE     clamp (default): file times later than the start time
+  --cpus=N            Number of CPUs the command sees through
+                      sched_getaffinity (nproc, Go, Java, Node) and getcpu;
+                      not yet in /proc/cpuinfo or /sys (sysconf,
+                      os.cpu_count). 1 to 1024. Default 1.
+  --fs-times=MODE     (Not implemented yet: refused when given.)
+                      clamp (default): file times later than the start time
                         read as the start time (the SOURCE_DATE_EPOCH rule).
                       real: file times as stored.
-  --dirs=ORDER        Order of directory listings: sorted (default; bytewise
+  --dirs=ORDER        (Not implemented yet: refused when given.)
+                      Order of directory listings: sorted (default; bytewise
                       by name), shuffle (a different order per --seed, to
                       shake out order dependencies), native (as the file
                       system returns them).
-  --record=FILE       Write a trace of what the command observed to FILE,
+  --record=FILE       (Not implemented yet: refused when given.)
+                      Write a trace of what the command observed to FILE,
                       for detrun show, diff and replay.
 
 Confinement:
