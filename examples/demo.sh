@@ -6,7 +6,7 @@
 # confinement.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DETRUN=build/detrun
+DETRUN=${DETRUN:-build/detrun}
 PROG=examples/demo/observe.sh
 
 run() { echo "\$ $*"; "$@"; }
@@ -31,6 +31,9 @@ paste -d'\t' <(echo "$n1") <(echo "$d1") <(echo "$d2") | while IFS=$'\t' read -r
     echo "  $key: identical in every run, set by detrun instead of the host"
   fi
 done
+echo
+echo "== other inputs, other values: $DETRUN --seed=7 --time=2024-02-29T12:00:00Z --hostname=ci --cpus=8 -- $PROG =="
+"$DETRUN" --seed=7 --time=2024-02-29T12:00:00Z --hostname=ci --cpus=8 -- "$PROG"
 echo
 echo "== the exit-code contract =="
 set +e

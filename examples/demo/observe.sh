@@ -4,6 +4,7 @@
 # these lines differ; under detrun, each becomes a pure function of detrun's
 # flags (as each determinism module lands).
 echo "time:     $(date -u +%Y-%m-%dT%H:%M:%S.%N)"
-echo "random:   $(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+# shuf seeds itself with getrandom(2).
+echo "random:   $(shuf -i 1-1000000000 -n 2 | tr '\n' ' ')"
 echo "hostname: $(uname -n)"
 echo "cpus:     $(nproc)"
