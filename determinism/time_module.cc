@@ -166,8 +166,11 @@ std::unique_ptr<ModuleState> TimeModule::SnapshotForClone(const ThreadState& cre
   return copy;
 }
 
-std::unique_ptr<ModuleState> TimeModule::NewThreadState(const ThreadState&,
+std::unique_ptr<ModuleState> TimeModule::NewThreadState(const ThreadState& thread,
                                                         const ModuleState* inherited) {
+  if (thread.process != nullptr && thread.tid == thread.process->pid) {
+    live_processes_.insert(thread.process->pid);
+  }
   auto clock = std::make_unique<VirtualClock>();
   if (inherited != nullptr) {
     clock->elapsed_ns = static_cast<const VirtualClock*>(inherited)->elapsed_ns;
@@ -223,11 +226,16 @@ void TimeModule::OnProcessExit(const ProcessState& process,
                                const std::vector<const ThreadState*>& threads) {
   int64_t final_elapsed = 0;
   for (const ThreadState* t : threads) final_elapsed = std::max(final_elapsed, ClockOf(*t).elapsed_ns);
+  live_processes_.erase(process.pid);
+  unabsorbed_.erase(process.pid);  // its own children no longer matter
+  // Only a parent that is still here can reap and absorb; recording a
+  // child of a parent already gone (or of detrun, for orphans) would hold
+  // its pidfd forever.
+  if (!live_processes_.contains(process.ppid)) return;
   // A zombie still has a pidfd; one already reaped does not (ESRCH), and is
   // absorbed at the parent's next notification.
   UniqueFd fd(static_cast<int>(syscall(SYS_pidfd_open, process.pid, 0)));
   unabsorbed_[process.ppid].push_back(ExitedChild{std::move(fd), final_elapsed});
-  unabsorbed_.erase(process.pid);  // its own children no longer matter
 }
 
 void TimeModule::BeforeNotification(ThreadState& thread) {

@@ -76,6 +76,7 @@
 
 #include "core/config.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "core/module.h"
 #include "core/unique_fd.h"
 
@@ -153,6 +154,8 @@ class TimeModule : public Module {
   // By parent pid: children that exited and whose clocks the parent has not
   // absorbed yet.
   absl::flat_hash_map<pid_t, std::vector<ExitedChild>> unabsorbed_;
+  // Processes whose main thread we know and that have not exited.
+  absl::flat_hash_set<pid_t> live_processes_;
 
   const Config config_;
   const int64_t start_ns_;
