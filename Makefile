@@ -25,7 +25,7 @@ SHELL := /bin/bash
 # Debian 12 packages the builds, tests, demo and benchmarks need.
 DEBIAN_PACKAGES := build-essential cmake pkg-config libabsl-dev libsodium-dev \
   libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev bazel-bootstrap \
-  busybox-static python3 perl strace util-linux
+  busybox-static python3 perl strace util-linux golang-go
 
 BUILD_DIR := build
 ASAN_BUILD_DIR := build-asan
