@@ -96,17 +96,35 @@ absl::Status ChildMemory::Write(uint64_t id, pid_t tid, uint64_t addr,
   return absl::OkStatus();
 }
 
+absl::StatusOr<UniqueFd> OpenProcMem(pid_t pid, int flags) {
+  UniqueFd fd(open(absl::StrCat("/proc/", pid, "/mem").c_str(), flags | O_CLOEXEC));
+  if (!fd.ok()) return absl::ErrnoToStatus(errno, absl::StrCat("open /proc/", pid, "/mem"));
+  return fd;
+}
+
+absl::Status ReadProcMem(int mem_fd, pid_t pid, uint64_t addr, void* buf, size_t len) {
+  char* out = static_cast<char*>(buf);
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pread(mem_fd, out + done, len - done, static_cast<off_t>(addr + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return absl::ErrnoToStatus(
+          n < 0 ? errno : EIO,
+          absl::StrCat("read /proc/", pid, "/mem at 0x", absl::Hex(addr + done)));
+    }
+    done += n;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status WriteProcMem(pid_t pid, uint64_t addr, const void* buf,
                           size_t len) {
-  UniqueFd fd(open(absl::StrCat("/proc/", pid, "/mem").c_str(),
-                   O_RDWR | O_CLOEXEC));
-  if (!fd.ok()) {
-    return absl::ErrnoToStatus(errno,
-                               absl::StrCat("open /proc/", pid, "/mem"));
-  }
+  absl::StatusOr<UniqueFd> fd = OpenProcMem(pid, O_RDWR);
+  if (!fd.ok()) return fd.status();
   const char* p = static_cast<const char*>(buf);
   while (len > 0) {
-    ssize_t n = pwrite(fd.get(), p, len, static_cast<off_t>(addr));
+    ssize_t n = pwrite(fd->get(), p, len, static_cast<off_t>(addr));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       return absl::ErrnoToStatus(
@@ -142,9 +160,9 @@ absl::Status CheckProcMemWritable() {
     // Read back through the same file (process_vm_readv may itself be
     // refused, e.g. under an enclosing detrun's filter).
     char back[sizeof marker] = {};
-    UniqueFd mem(open(absl::StrCat("/proc/", pid, "/mem").c_str(), O_RDONLY | O_CLOEXEC));
+    absl::StatusOr<UniqueFd> mem = OpenProcMem(pid, O_RDONLY);
     if (!mem.ok() ||
-        pread(mem.get(), back, sizeof back, reinterpret_cast<off_t>(page)) != sizeof back ||
+        !ReadProcMem(mem->get(), pid, reinterpret_cast<uint64_t>(page), back, sizeof back).ok() ||
         memcmp(back, marker, sizeof marker) != 0) {
       status = absl::InternalError(
           "a write through /proc/PID/mem to a read-only page did not land");

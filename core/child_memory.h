@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/unique_fd.h"
 
 namespace detrun {
 
@@ -55,6 +56,13 @@ class ChildMemory {
   absl::Status CheckValid(uint64_t id) const;
   int listener_fd_;
 };
+
+// Opens /proc/PID/mem with `flags` (O_RDONLY or O_RDWR; O_CLOEXEC added).
+absl::StatusOr<UniqueFd> OpenProcMem(pid_t pid, int flags);
+
+// Reads exactly `len` bytes at `addr` through `mem_fd`, an open
+// /proc/PID/mem of process `pid` (named in errors).
+absl::Status ReadProcMem(int mem_fd, pid_t pid, uint64_t addr, void* buf, size_t len);
 
 // Writes through /proc/PID/mem (works on read-only mappings).
 absl::Status WriteProcMem(pid_t pid, uint64_t addr, const void* buf,

@@ -23,21 +23,10 @@ absl::StatusOr<std::vector<uint8_t>> PatchedFor(const std::vector<uint8_t>& orig
 // The child's own vDSO image, for the rare child whose image differs from
 // ours (same size assumed: it is one kernel).
 absl::StatusOr<std::vector<uint8_t>> ReadChildVdso(pid_t pid, uint64_t base, size_t size) {
-  UniqueFd mem(open(absl::StrCat("/proc/", pid, "/mem").c_str(), O_RDONLY | O_CLOEXEC));
-  if (!mem.ok()) return absl::ErrnoToStatus(errno, "open /proc/PID/mem");
+  absl::StatusOr<UniqueFd> mem = OpenProcMem(pid, O_RDONLY);
+  if (!mem.ok()) return mem.status();
   std::vector<uint8_t> bytes(size);
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = pread(mem.get(), bytes.data() + done, size - done,
-                      static_cast<off_t>(base + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return absl::ErrnoToStatus(errno, "read the child's vDSO");
-    if (n == 0) {
-      return absl::OutOfRangeError(absl::StrCat(
-          "the child's vDSO ends after ", done, " bytes, ours has ", size));
-    }
-    done += n;
-  }
+  if (absl::Status s = ReadProcMem(mem->get(), pid, base, bytes.data(), size); !s.ok()) return s;
   return bytes;
 }
 

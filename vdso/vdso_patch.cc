@@ -29,24 +29,6 @@ void AppendLe(std::vector<uint8_t>& out, uint64_t value, int bytes) {
 
 std::string Hex(uint64_t v) { return absl::StrCat("0x", absl::Hex(v)); }
 
-// Reads exactly out.size() bytes at `addr` of /proc/PID/mem.
-absl::Status PreadExactly(int fd, pid_t pid, uint64_t addr,
-                          absl::Span<uint8_t> out) {
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = pread(fd, out.data() + done, out.size() - done,
-                      static_cast<off_t>(addr + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      return absl::ErrnoToStatus(
-          n < 0 ? errno : EIO,
-          absl::StrCat("read /proc/", pid, "/mem at ", Hex(addr + done)));
-    }
-    done += n;
-  }
-  return absl::OkStatus();
-}
-
 struct Range {
   size_t start;
   size_t len;
@@ -235,12 +217,11 @@ absl::Status PatchProcessVdso(pid_t pid, uint64_t vdso_base,
     return absl::InvalidArgumentError(
         absl::StrCat("process ", pid, " has no vDSO to patch"));
   }
-  const std::string path = absl::StrCat("/proc/", pid, "/mem");
-  UniqueFd mem(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!mem.ok()) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
+  absl::StatusOr<UniqueFd> mem = OpenProcMem(pid, O_RDONLY);
+  if (!mem.ok()) return mem.status();
 
   std::vector<uint8_t> current(expected_original.size());
-  if (absl::Status s = PreadExactly(mem.get(), pid, vdso_base, absl::MakeSpan(current));
+  if (absl::Status s = ReadProcMem(mem->get(), pid, vdso_base, current.data(), current.size());
       !s.ok()) {
     return s;
   }
@@ -260,8 +241,7 @@ absl::Status PatchProcessVdso(pid_t pid, uint64_t vdso_base,
       return s;
     }
     std::vector<uint8_t> back(r.len);
-    if (absl::Status s = PreadExactly(mem.get(), pid, vdso_base + r.start,
-                                      absl::MakeSpan(back));
+    if (absl::Status s = ReadProcMem(mem->get(), pid, vdso_base + r.start, back.data(), r.len);
         !s.ok()) {
       return s;
     }
