@@ -1,4 +1,5 @@
 #include "vdso/vdso_image.h"
+#include "vdso/vdso_test_util.h"
 
 #include <elf.h>
 #include <sys/auxv.h>
@@ -27,16 +28,6 @@ bool KernelAtLeast(int want_major, int want_minor) {
   int major = 0, minor = 0;
   if (sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
   return major > want_major || (major == want_major && minor >= want_minor);
-}
-
-// The running process's vDSO, read once.
-const std::vector<uint8_t>& OwnVdso() {
-  static const std::vector<uint8_t>* image = [] {
-    absl::StatusOr<std::vector<uint8_t>> read = ReadOwnVdso();
-    EXPECT_TRUE(read.ok()) << read.status();
-    return new std::vector<uint8_t>(read.ok() ? *read : std::vector<uint8_t>());
-  }();
-  return *image;
 }
 
 template <typename T>

@@ -1,4 +1,5 @@
 #include "vdso/vdso_patch.h"
+#include "vdso/vdso_test_util.h"
 
 #include <elf.h>
 #include <fcntl.h>
@@ -45,15 +46,6 @@ constexpr char kExecChildEnv[] = "DETRUN_VDSO_PATCH_TEST_EXEC_CHILD";
   _exit(0);
   return true;
 }();
-
-const std::vector<uint8_t>& OwnVdso() {
-  static const std::vector<uint8_t>* image = [] {
-    absl::StatusOr<std::vector<uint8_t>> read = ReadOwnVdso();
-    EXPECT_TRUE(read.ok()) << read.status();
-    return new std::vector<uint8_t>(read.ok() ? *read : std::vector<uint8_t>());
-  }();
-  return *image;
-}
 
 const VdsoImage& OwnParsed() {
   static const VdsoImage* parsed = [] {
