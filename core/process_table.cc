@@ -231,7 +231,7 @@ void ProcessTable::OnClone(ThreadState& creator, uint64_t flags) {
   const bool thread = (flags & CLONE_THREAD) != 0;
   std::deque<CloneRecord>& records = thread ? p.thread_clones : p.child_clones;
   uint32_t& counter = thread ? p.threads_created : p.children_created;
-  CloneRecord record{++counter, hooks_.last_pid(), creator.tid, creator.id, {}};
+  CloneRecord record{++counter, hooks_.last_pid(), {}};
   record.inherited.reserve(modules_.size());
   for (Module* m : modules_) record.inherited.push_back(m->SnapshotForClone(creator));
   records.push_back(std::move(record));

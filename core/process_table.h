@@ -52,8 +52,6 @@ namespace detrun {
 struct CloneRecord {
   uint32_t index;      // 1-based creation index within the creator's process
   pid_t watermark;     // last allocated pid when the clone was notified
-  pid_t creator_tid;   // the thread that called clone
-  ThreadIdentity creator;
   // Per module: what the new thread inherits (Module::SnapshotForClone).
   std::vector<std::shared_ptr<const ModuleState>> inherited;
 };
