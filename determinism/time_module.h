@@ -121,7 +121,7 @@ class TimeModule : public Module {
                                               const ModuleState* inherited) override;
 
   // The value of `clock_id` for `thread` without advancing it; nullopt for
-  // an invalid clock id. Exposed for tests.
+  // an invalid clock id (what times/getrusage/sysinfo report).
   std::optional<int64_t> Peek(const ThreadState& thread, int64_t clock_id) const;
 
  private:
