@@ -66,6 +66,13 @@ struct Response {
   int error = 0;
   int fd = -1;                 // kInjectFd: our descriptor (we keep ownership)
   uint32_t fd_flags = 0;       // kInjectFd: O_CLOEXEC for the child's copy
+  // >= 0: hold the call and send this answer only when the host's
+  // CLOCK_MONOTONIC reaches this many nanoseconds (a sleep the supervisor
+  // times, e.g. an absolute deadline the kernel could not read). The loop
+  // goes on meanwhile. A signal to the held thread cancels the
+  // notification; the kernel then restarts the call (a new notification)
+  // or fails it with EINTR, as for any interrupted sleep.
+  int64_t hold_until_ns = -1;
 
   static Response Continue() { return {}; }
   static Response Value(int64_t v) { return {Kind::kValue, v, 0, -1, 0}; }
@@ -73,6 +80,21 @@ struct Response {
   static Response InjectFd(int fd, uint32_t flags) {
     return {Kind::kInjectFd, 0, 0, fd, flags};
   }
+  // `answer` (not an injected fd: the fd is not kept), sent at `until_ns`.
+  static Response HeldUntil(int64_t until_ns, Response answer) {
+    answer.hold_until_ns = until_ns;
+    return answer;
+  }
+};
+
+// Runs module code later, on the supervisor's loop (so never concurrently
+// with a handler).
+class Scheduler {
+ public:
+  virtual ~Scheduler() = default;
+  // Calls `fn` once, when the host's CLOCK_MONOTONIC reaches `at_ns` (at
+  // once if it has). Pending calls are dropped when the run ends.
+  virtual void At(int64_t at_ns, std::function<void()> fn) = 0;
 };
 
 // Everything a handler may use to answer one notification.
@@ -82,6 +104,7 @@ struct SyscallContext {
   ProcessState& process;
   ChildMemory& memory;
   const Config& config;
+  Scheduler* scheduler = nullptr;  // null in unit tests of single handlers
 };
 
 // Returns a Response to answer, or nullopt to let the next module (and
@@ -129,8 +152,10 @@ class Module {
   }
 
   // Called for every notification, before any handler, with the thread
-  // that made it (e.g. to apply what happened to its process meanwhile).
-  virtual void BeforeNotification(ThreadState& thread) { (void)thread; }
+  // that made it (e.g. to apply what happened to its process meanwhile, or
+  // to finish what its previous call left pending: the thread has
+  // returned from that call).
+  virtual void BeforeNotification(SyscallContext& ctx) { (void)ctx; }
 
   // A process exited (it is a zombie or already reaped); `threads` are the
   // states of its threads as they last were. Called before they are dropped.

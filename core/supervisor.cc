@@ -12,14 +12,18 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <queue>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -39,6 +43,7 @@ enum Tag : uint64_t {
   kTagExecStatus = 3,
   kTagProcessExit = 4,
   kTagThreadExit = 5,
+  kTagHoldTimer = 6,
 };
 uint64_t MakeTag(Tag kind, uint64_t id = 0) { return (uint64_t{kind} << 56) | id; }
 Tag TagKind(uint64_t tag) { return static_cast<Tag>(tag >> 56); }
@@ -294,6 +299,9 @@ class Supervisor::Loop {
     if (!signal_fd_.ok()) return absl::ErrnoToStatus(errno, "signalfd");
     Watch(signal_fd_.get(), MakeTag(kTagSignal));
     Watch(launched_.exec_status.get(), MakeTag(kTagExecStatus));
+    hold_timer_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!hold_timer_.ok()) return absl::ErrnoToStatus(errno, "timerfd_create");
+    Watch(hold_timer_.get(), MakeTag(kTagHoldTimer));
     const int listener = launched_.listener.get();
     if (listener >= 0) {
       // Wake the supervisor on the notifying task's CPU: about 6 µs per
@@ -329,6 +337,7 @@ class Supervisor::Loop {
           case kTagExecStatus: HandleExecStatus(); break;
           case kTagProcessExit: s_.table_->OnExitReady(TagId(tag), false); break;
           case kTagThreadExit: s_.table_->OnExitReady(TagId(tag), true); break;
+          case kTagHoldTimer: RunDeferred(); break;
           case kTagListener:
             if (events[i].events & EPOLLIN) {
               listener_ready = true;
@@ -456,8 +465,8 @@ class Supervisor::Loop {
       Watch(fd, MakeTag(is_thread ? kTagThreadExit : kTagProcessExit, id));
     });
     if (thread != nullptr && n.nr >= 0 && n.nr < Registry::kMaxSyscall) {
-      for (Module* m : s_.modules_) m->BeforeNotification(*thread);
-      SyscallContext ctx{n, *thread, *thread->process, memory_, s_.config_};
+      SyscallContext ctx{n, *thread, *thread->process, memory_, s_.config_, &scheduler_};
+      for (Module* m : s_.modules_) m->BeforeNotification(ctx);
       for (const Registry::Entry& e : s_.dispatch_[n.nr]) {
         bool applies = true;
         for (const ArgMatcher& m : e.when) {
@@ -475,8 +484,76 @@ class Supervisor::Loop {
       }
       for (AnswerObserver* o : s_.observers_) o->OnAnswer(*thread, n, response, module);
     }
-    Send(n, response);
+    if (response.hold_until_ns >= 0) {
+      Hold(n, response);
+    } else {
+      Send(n, response);
+    }
     return absl::OkStatus();
+  }
+
+  // Deferred work (held answers, module callbacks), earliest first, run
+  // by the hold timer.
+  struct Deferred {
+    int64_t at_ns;
+    uint64_t order;  // FIFO among equal times
+    std::function<void()> fn;
+    bool operator>(const Deferred& o) const {
+      return at_ns != o.at_ns ? at_ns > o.at_ns : order > o.order;
+    }
+  };
+
+  class LoopScheduler : public Scheduler {
+   public:
+    explicit LoopScheduler(Loop& loop) : loop_(loop) {}
+    void At(int64_t at_ns, std::function<void()> fn) override {
+      loop_.deferred_.push(Deferred{at_ns, loop_.deferred_order_++, std::move(fn)});
+      loop_.ArmHoldTimer();
+    }
+
+   private:
+    Loop& loop_;
+  };
+
+  static int64_t MonotonicNs() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1'000'000'000 + ts.tv_nsec;
+  }
+
+  void Hold(const Notification& n, Response r) {
+    const int64_t until = r.hold_until_ns;
+    r.hold_until_ns = -1;
+    if (until <= MonotonicNs()) {
+      Send(n, r);
+      return;
+    }
+    // A thread interrupted meanwhile makes the send fail with ENOENT: fine.
+    scheduler_.At(until, [this, n, r] { Send(n, r); });
+  }
+
+  void ArmHoldTimer() {
+    itimerspec spec{};
+    if (!deferred_.empty()) {
+      // 0 would disarm: the earliest possible instant is 1 ns.
+      const int64_t at = std::max<int64_t>(deferred_.top().at_ns, 1);
+      spec.it_value.tv_sec = at / 1'000'000'000;
+      spec.it_value.tv_nsec = at % 1'000'000'000;
+    }
+    timerfd_settime(hold_timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
+  }
+
+  void RunDeferred() {
+    uint64_t expirations;
+    ssize_t ignored = read(hold_timer_.get(), &expirations, sizeof expirations);
+    (void)ignored;
+    const int64_t now = MonotonicNs();
+    while (!deferred_.empty() && deferred_.top().at_ns <= now) {
+      std::function<void()> fn = std::move(const_cast<Deferred&>(deferred_.top()).fn);
+      deferred_.pop();
+      fn();  // may schedule more
+    }
+    ArmHoldTimer();
   }
 
   void Send(const Notification& n, const Response& r) {
@@ -515,6 +592,10 @@ class Supervisor::Loop {
   ChildMemory memory_;
   UniqueFd epoll_;
   UniqueFd signal_fd_;
+  UniqueFd hold_timer_;
+  std::priority_queue<Deferred, std::vector<Deferred>, std::greater<Deferred>> deferred_;
+  uint64_t deferred_order_ = 0;
+  LoopScheduler scheduler_{*this};
   std::vector<char> request_;
   std::vector<char> response_;
   bool root_done_ = false;

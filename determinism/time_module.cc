@@ -14,26 +14,13 @@
 
 #include "core/child_memory.h"
 #include "core/process_table.h"
+#include "determinism/kernel_time.h"
 
 namespace detrun {
 
-struct TimeModule::VirtualClock : ModuleState {
-  int64_t elapsed_ns = 0;  // virtual time this thread has seen pass
-};
-
 namespace {
 
-constexpr int64_t kNsPerSec = 1'000'000'000;
-
-// Kernel ABI structs (64-bit).
-struct KernelTimespec {
-  int64_t tv_sec;
-  int64_t tv_nsec;
-};
-struct KernelTimeval {
-  int64_t tv_sec;
-  int64_t tv_usec;
-};
+// Kernel ABI structs (64-bit); timespec and timeval are in kernel_time.h.
 
 // times(2): four clock_t (long) in USER_HZ ticks.
 struct KernelTms {
@@ -86,47 +73,6 @@ static_assert(offsetof(KernelSysinfo, mem_unit) == offsetof(struct sysinfo, mem_
 constexpr int64_t kNsPerTick = 1'000'000'000 / TimeModule::kUserHz;
 int64_t ToTicks(int64_t ns) { return ns / kNsPerTick; }
 
-KernelTimespec ToTimespec(int64_t ns) {
-  // Floor division, so times before 1970 keep 0 <= tv_nsec < 1e9.
-  int64_t sec = ns / kNsPerSec;
-  int64_t rem = ns % kNsPerSec;
-  if (rem < 0) {
-    rem += kNsPerSec;
-    --sec;
-  }
-  return {sec, rem};
-}
-
-int64_t RealMonotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * kNsPerSec + ts.tv_nsec;
-}
-
-// Writes `value` to the child; EFAULT if it cannot.
-std::optional<Response> WriteOut(SyscallContext& ctx, uint64_t addr, const void* value,
-                                 size_t size, int64_t result) {
-  absl::Status s = ctx.memory.Write(ctx.notification.id, ctx.notification.tid, addr, value, size);
-  if (!s.ok()) return Response::Errno(ErrnoForMemoryStatus(s));
-  return Response::Value(result);
-}
-
-// Reads a timespec argument; nullopt with the errno set in `error`.
-std::optional<KernelTimespec> ReadTimespec(SyscallContext& ctx, uint64_t addr, int* error) {
-  KernelTimespec ts;
-  absl::Status s =
-      ctx.memory.Read(ctx.notification.id, ctx.notification.tid, addr, &ts, sizeof ts);
-  if (!s.ok()) {
-    *error = ErrnoForMemoryStatus(s);
-    return std::nullopt;
-  }
-  if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= kNsPerSec) {
-    *error = EINVAL;
-    return std::nullopt;
-  }
-  return ts;
-}
-
 bool IsCpuClock(int64_t id) {
   return id == CLOCK_PROCESS_CPUTIME_ID || id == CLOCK_THREAD_CPUTIME_ID ||
          (id < 0 && (id & 7) != 3);  // CPU clock of another pid/tid (not CLOCKFD)
@@ -158,6 +104,7 @@ void TimeModule::Register(Registry& registry) {
                   "CPU time from the virtual clock; no host usage figures");
   registry.Notify(SYS_sysinfo, bind(&TimeModule::Sysinfo),
                   "virtual uptime and fixed machine figures");
+  RegisterWaits(registry);
 }
 
 std::unique_ptr<ModuleState> TimeModule::SnapshotForClone(const ThreadState& creator) {
@@ -227,6 +174,7 @@ void TimeModule::OnProcessExit(const ProcessState& process,
   int64_t final_elapsed = 0;
   for (const ThreadState* t : threads) final_elapsed = std::max(final_elapsed, ClockOf(*t).elapsed_ns);
   live_processes_.erase(process.pid);
+  for (const ThreadState* t : threads) rewrites_.erase(t->tid);
   unabsorbed_.erase(process.pid);  // its own children no longer matter
   // Only a parent that is still here can reap and absorb; recording a
   // child of a parent already gone (or of detrun, for orphans) would hold
@@ -238,7 +186,9 @@ void TimeModule::OnProcessExit(const ProcessState& process,
   unabsorbed_[process.ppid].push_back(ExitedChild{std::move(fd), final_elapsed});
 }
 
-void TimeModule::BeforeNotification(ThreadState& thread) {
+void TimeModule::BeforeNotification(SyscallContext& ctx) {
+  FinishWait(ctx);
+  ThreadState& thread = ctx.thread;
   auto it = unabsorbed_.find(thread.process->pid);
   if (it == unabsorbed_.end()) return;
   std::vector<ExitedChild>& children = it->second;
@@ -310,7 +260,7 @@ std::optional<Response> TimeModule::Nanosleep(SyscallContext& ctx) {
   std::optional<KernelTimespec> req = ReadTimespec(ctx, ctx.notification.args[0], &error);
   if (!req) return Response::Errno(error);
   if (config_.clock == ClockMode::kReal) return Response::Continue();
-  const int64_t duration = req->tv_sec * kNsPerSec + req->tv_nsec;
+  const int64_t duration = ToNs(*req);
   SleepUntil(ctx.thread, ClockOf(ctx.thread).elapsed_ns + duration);
   return Response::Value(0);
 }
@@ -325,15 +275,16 @@ std::optional<Response> TimeModule::ClockNanosleep(SyscallContext& ctx) {
   int error = 0;
   std::optional<KernelTimespec> req = ReadTimespec(ctx, ctx.notification.args[2], &error);
   if (!req) return Response::Errno(error);
-  const int64_t value = req->tv_sec * kNsPerSec + req->tv_nsec;
+  const int64_t value = ToNs(*req);
   if (config_.clock == ClockMode::kReal) {
-    // Relative sleeps really sleep. Known gap (issue 3): a future absolute
-    // deadline is in virtual terms, which the kernel cannot read, so the call
-    // goes to the kernel unchanged and usually returns early (the virtual
-    // clock lags the host's). Doing it right needs the notification held
-    // and answered by a timer in the supervisor.
-    if (absolute && *base + Elapsed(ClockOf(ctx.thread)) >= value) return Response::Value(0);
-    return Response::Continue();
+    // Relative sleeps really sleep. An absolute deadline is in virtual
+    // terms, which the kernel cannot read: the supervisor holds the call
+    // and answers it when the deadline comes (never rewriting the
+    // caller's struct).
+    if (!absolute) return Response::Continue();
+    const int64_t remaining = value - (*base + Elapsed(ClockOf(ctx.thread)));
+    if (remaining <= 0) return Response::Value(0);
+    return Response::HeldUntil(RealMonotonicNs() + remaining, Response::Value(0));
   }
   // Never written back: the caller's struct is input only (a
   // `deadline += period` loop must keep its own deadline).

@@ -79,6 +79,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "core/module.h"
 #include "core/unique_fd.h"
+#include "determinism/kernel_time.h"
 
 namespace detrun {
 
@@ -125,7 +126,24 @@ class TimeModule : public Module {
   std::optional<int64_t> Peek(const ThreadState& thread, int64_t clock_id) const;
 
  private:
-  struct VirtualClock;
+  struct VirtualClock : ModuleState {
+    int64_t elapsed_ns = 0;  // virtual time this thread has seen pass
+    // A timed wait the kernel is running for this thread (step mode; see
+    // time_waits.cc): if the thread is next seen at or after
+    // wait_real_deadline_ns (host CLOCK_MONOTONIC), the wait timed out and
+    // the clock moves to wait_virtual_deadline_ns. -1: none.
+    int64_t wait_real_deadline_ns = -1;
+    int64_t wait_virtual_deadline_ns = 0;
+  };
+  // An absolute deadline rewritten in the child's memory in host terms for
+  // the kernel, to be put back when the thread is next seen.
+  struct Rewrite {
+    pid_t tgid;
+    uint64_t addr;
+    KernelTimespec original;
+    KernelTimespec written;
+    uint64_t seq;  // tells this rewrite from a later one of the same thread
+  };
   VirtualClock& ClockOf(const ThreadState& thread) const;
   std::optional<int64_t> Base(int64_t clock_id) const;
   // Reads `clock_id` (advancing the clock in step mode).
@@ -144,7 +162,30 @@ class TimeModule : public Module {
   // Moves the clock forward to `elapsed` (step mode) for a sleep.
   void SleepUntil(const ThreadState& thread, int64_t elapsed);
 
-  void BeforeNotification(ThreadState& thread) override;
+  // Timed waits (time_waits.cc).
+  void RegisterWaits(Registry& registry);
+  // The kernel waits `timeout_ns` of real time; note where the clock goes
+  // if it times out.
+  std::optional<Response> RelativeWait(SyscallContext& ctx, int64_t timeout_ns);
+  // The kernel waits until the absolute deadline at `addr` on `clock`
+  // (CLOCK_REALTIME or CLOCK_MONOTONIC), which is in virtual terms.
+  // `fail_if_past`: a deadline already reached fails with ETIMEDOUT
+  // without running the call.
+  std::optional<Response> AbsoluteWait(SyscallContext& ctx, uint64_t addr, int64_t clock,
+                                       bool fail_if_past = false);
+  std::optional<Response> Futex(SyscallContext& ctx);
+  // The thread is back from its previous call: apply a timeout, put back a
+  // rewritten deadline.
+  void FinishWait(SyscallContext& ctx);
+  // Puts a rewritten deadline back as soon as the kernel has read it (the
+  // thread sleeps in the call), polling with back-off from `attempt`.
+  void RestoreWhenBlocked(Scheduler& scheduler, pid_t tid, uint64_t seq, int attempt);
+  void ScheduleRestore(Scheduler& scheduler, pid_t tid, uint64_t seq, int attempt);
+  // By tid.
+  absl::flat_hash_map<pid_t, Rewrite> rewrites_;
+  uint64_t rewrite_seq_ = 0;
+
+  void BeforeNotification(SyscallContext& ctx) override;
   void OnProcessExit(const ProcessState& process,
                      const std::vector<const ThreadState*>& threads) override;
   struct ExitedChild {

@@ -29,6 +29,16 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "sleep" {
+		// Go sleeps and fires timers by waiting in epoll/futex with the
+		// time left, then reading the clock.
+		t := time.Now()
+		time.Sleep(300 * time.Millisecond)
+		slept := time.Since(t) >= 300*time.Millisecond
+		<-time.NewTimer(200 * time.Millisecond).C
+		fmt.Println("slept", slept, "timer", time.Since(t) >= 500*time.Millisecond)
+		return
+	}
 	b := make([]byte, 8)
 	rand.Read(b)
 	h, _ := os.Hostname()
@@ -84,6 +94,16 @@ TEST_F(GoTest, TimeRandomHostnameAndCpusFollowTheFlags) {
   Output n2 = RunProgram({program});
   EXPECT_NE(n1.out, n2.out);
   EXPECT_THAT(n1.out, ::testing::Not(StartsWith("2020-01-01")));
+}
+
+TEST_F(GoTest, SleepsAndTimersEndAndMoveTheClock) {
+  // Without the timed-wait deadline jump, each wait would end with the
+  // clock a few ticks further and Go would wait again, round after round.
+  for (const char* mode : {"--clock=step", "--clock=real"}) {
+    Output o = Detrun({"--time=2020-01-01", mode, "--", dir_ + "/observe", "sleep"}, "", 30);
+    EXPECT_EQ(o.exit_code, 0) << mode << o.err;
+    EXPECT_EQ(o.out, "slept true timer true\n") << mode;
+  }
 }
 
 }  // namespace

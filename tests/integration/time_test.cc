@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -108,17 +109,81 @@ TEST(TimeTest, SleepFiveSecondsReturnsAtOnceInStepMode) {
 
 TEST(TimeTest, AbsoluteDeadlineLoops) {
   for (const char* clock : {"REALTIME", "MONOTONIC"}) {
-    for (const char* mode : {"--clock=step", "--clock=frozen"}) {
+    for (const char* mode : {"--clock=step", "--clock=frozen", "--clock=real"}) {
       std::string expected;
       for (int i = 1; i <= 5; ++i) {
         // Frozen: the deadline is never reached, but the sleep returns.
         expected += "period " + std::to_string(i) + " ret=0 untouched=1 on_time=" +
-                    (std::string(mode) == "--clock=step" ? "1" : "0") + "\n";
+                    (std::string(mode) == "--clock=frozen" ? "0" : "1") + "\n";
       }
       EXPECT_EQ(Twice({kStart, mode}, {Probe("abs_sleep"), clock}), expected)
           << clock << " " << mode;
     }
   }
+  // Real mode really sleeps to each translated deadline: 5 x 250 ms.
+  Output o = Detrun({kStart, "--clock=real", "--", Probe("abs_sleep"), "MONOTONIC"});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_GE(o.seconds, 1.2);
+}
+
+// Blocking calls with a 200 ms timeout (tests/probes/timed_waits.c): they
+// really wait (so another thread could wake them), and in step mode the
+// clock then reads the deadline: exactly 200 ms after the tick of the
+// read that computed it.
+TEST(TimeTest, TimedWaitsWaitAndMoveTheClockToTheirDeadline) {
+  const std::vector<std::string> cases = {"poll", "epoll", "select", "ppoll", "sigtimedwait",
+                                          "futex", "cond_realtime", "cond_monotonic", "mq"};
+  const std::vector<std::string> results = {"0", "0", "0", "0", "-11", "-110", "110", "110",
+                                            "-110"};
+  std::string step, frozen;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    step += cases[i] + " ret=" + results[i] + " moved_ms=201\n";
+    frozen += cases[i] + " ret=" + results[i] + " moved_ms=0\n";
+  }
+  std::vector<std::string> command = {Probe("timed_waits")};
+  command.insert(command.end(), cases.begin(), cases.end());
+  EXPECT_EQ(Twice({kStart}, command), step);
+  EXPECT_EQ(Twice({kStart, "--clock=frozen"}, command), frozen);
+  // They really waited, in every mode.
+  for (const char* mode : {"--clock=step", "--clock=real"}) {
+    std::vector<std::string> args = {kStart, mode, "--"};
+    args.insert(args.end(), command.begin(), command.end());
+    Output o = Detrun(args);
+    EXPECT_EQ(o.exit_code, 0) << o.err;
+    EXPECT_GE(o.seconds, 0.2 * cases.size() - 0.05) << mode;
+    if (std::string(mode) == "--clock=real") {
+      EXPECT_THAT(o.out, HasSubstr("cond_realtime ret=110 moved_ms=20")) << o.out;
+    }
+  }
+}
+
+// pthread_cond_timedwait with an absolute REALTIME deadline computed from
+// the virtual clock neither returns at once nor hangs; a signal before
+// the deadline wakes it; the caller's deadline struct reads back as it was.
+TEST(TimeTest, CondTimedwaitDeadlinesAreVirtual) {
+  for (const char* mode : {"--clock=step", "--clock=frozen", "--clock=real"}) {
+    for (const char* time : {"--time=1990-01-01", "--time=2090-01-01"}) {
+      Output o = Detrun({time, mode, "--", Probe("timed_waits"), "cond_realtime",
+                         "cond_signalled", "deadline_kept"},
+                        "", 20);
+      EXPECT_EQ(o.exit_code, 0) << o.err;
+      EXPECT_THAT(o.out, HasSubstr("cond_realtime ret=110 "));
+      EXPECT_THAT(o.out, HasSubstr("cond_signalled ret=0\n"));
+      EXPECT_THAT(o.out, HasSubstr("deadline_kept ret=110 kept=1\n"));
+      EXPECT_GE(o.seconds, 0.35) << mode << " " << time;
+      EXPECT_LT(o.seconds, 10) << mode << " " << time;
+    }
+  }
+}
+
+TEST(TimeTest, NodeTimersFireAndMoveTheClock) {
+  if (!Exists("/usr/bin/node")) GTEST_SKIP() << "SKIPPED: node is not installed";
+  // libuv waits in epoll with the time left to its next timer.
+  const std::string script =
+      "const t = Date.now();"
+      "setTimeout(() => { console.log(Date.now() - t >= 300);"
+      "  setTimeout(() => console.log(Date.now() - t >= 500), 200); }, 300);";
+  EXPECT_EQ(Twice({kStart}, {"/usr/bin/node", "-e", script}), "true\ntrue\n");
 }
 
 TEST(TimeTest, ParallelChildrenSeeTheSameTimesWhateverTheScheduling) {

@@ -1,0 +1,305 @@
+// Timed waits: blocking calls with a timeout (the time module's part; see
+// time_module.h for the clocks).
+//
+// The calls still really wait in the kernel, so another thread or process
+// can wake them; only their deadlines are in virtual terms:
+//
+//   relative timeouts   poll, epoll_wait, epoll_pwait (ms), select (timeval),
+//                       pselect6, ppoll, epoll_pwait2, rt_sigtimedwait,
+//                       semtimedop, futex FUTEX_WAIT (timespec)
+//     The kernel waits that long in real time; nothing to translate. In
+//     step mode the supervisor notes the deadline: when the thread is next
+//     seen (its next intercepted call, e.g. the clock read that follows)
+//     and the timeout has passed in real time, the wait timed out and the
+//     thread's clock jumps to the deadline. So a Go or Node timer loop
+//     (wait with the time left, read the clock, compare) ends after one
+//     wait instead of creeping forward a tick per round. In frozen and real
+//     modes relative waits are not even intercepted.
+//
+//   absolute deadlines  futex FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI,
+//                       FUTEX_LOCK_PI2 (MONOTONIC, or REALTIME with
+//                       FUTEX_CLOCK_REALTIME), FUTEX_LOCK_PI (REALTIME),
+//                       futex_waitv (its clock argument), mq_timedsend and
+//                       mq_timedreceive (REALTIME)
+//     The deadline was computed from the virtual clock (pthread_cond_timedwait
+//     with now + 1 s, a JVM park), so the kernel must not read it as a host
+//     time: it would time out at once (a past --time) or wait for years (a
+//     future one). The supervisor cannot change a syscall's arguments, so it
+//     writes the same deadline in host terms (host clock now + the virtual
+//     time left) into the caller's timespec, lets the call run, and puts the
+//     original back as soon as the kernel has read it: when the thread is
+//     seen asleep in the call (/proc/TID/stat and wchan, polled from 50 µs
+//     after the answer with back-off), or at its next intercepted call,
+//     whichever comes first. So the usual `deadline += period` after the
+//     wait works on the original. A second thread that passes the same
+//     struct meanwhile is recognised (it holds a value we wrote) and gets
+//     the original. Limit: a wait that returns before it ever sleeps (the
+//     futex word already changed) or within the first poll leaves the
+//     host-terms deadline in the struct until the thread's next
+//     intercepted call (usually its next clock read); a program reading
+//     its deadline back in that window sees it. A deadline already past is
+//     not rewritten at all for futex waits: the call fails with ETIMEDOUT
+//     at once, as the kernel's would. A deadline in read-only memory cannot
+//     be rewritten and goes to the kernel as is.
+//     In step mode the clock jumps to the deadline on a timeout, as above.
+//
+// Timeouts of 0 (poll) and negative or absent ones (wait forever) are not
+// intercepted: the filter checks the arguments, so those stay in the kernel.
+#include <linux/futex.h>
+#include <sys/syscall.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/child_memory.h"
+#include "core/process_table.h"
+#include "determinism/time_module.h"
+
+namespace detrun {
+namespace {
+
+constexpr uint32_t kFutexCmdMask = ~static_cast<uint32_t>(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+constexpr uint32_t kSignBit = 0x80000000u;
+
+// How a relative timeout is passed.
+enum class TimeoutKind { kMilliseconds, kTimeval, kTimespec };
+
+struct RelativeWaitCall {
+  int nr;
+  int arg;
+  TimeoutKind kind;
+};
+
+constexpr RelativeWaitCall kRelativeWaits[] = {
+    {SYS_poll, 2, TimeoutKind::kMilliseconds},
+    {SYS_epoll_wait, 3, TimeoutKind::kMilliseconds},
+    {SYS_epoll_pwait, 3, TimeoutKind::kMilliseconds},
+    {SYS_select, 4, TimeoutKind::kTimeval},
+    {SYS_pselect6, 4, TimeoutKind::kTimespec},
+    {SYS_ppoll, 2, TimeoutKind::kTimespec},
+    {SYS_epoll_pwait2, 3, TimeoutKind::kTimespec},
+    {SYS_rt_sigtimedwait, 2, TimeoutKind::kTimespec},
+    {SYS_semtimedop, 3, TimeoutKind::kTimespec},
+};
+
+// The timeout in nanoseconds, or nullopt when the kernel will reject it
+// (bad pointer, out-of-range fields): the kernel then reports the error.
+std::optional<int64_t> ReadRelativeTimeout(SyscallContext& ctx, const RelativeWaitCall& call) {
+  const uint64_t arg = ctx.notification.args[call.arg];
+  if (call.kind == TimeoutKind::kMilliseconds) {
+    return int64_t{static_cast<int32_t>(arg)} * 1'000'000;
+  }
+  KernelTimespec ts;
+  if (!ctx.memory.Read(ctx.notification.id, ctx.notification.tid, arg, &ts, sizeof ts).ok()) {
+    return std::nullopt;
+  }
+  // timeval and timespec share the layout; only the unit differs.
+  const int64_t unit = call.kind == TimeoutKind::kTimeval ? 1000 : 1;
+  if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec * unit >= kNsPerSec ||
+      ts.tv_sec > kMaxTimespecSeconds) {
+    return std::nullopt;
+  }
+  return ts.tv_sec * kNsPerSec + ts.tv_nsec * unit;
+}
+
+// Whether thread `tid` sleeps in a syscall other than the seccomp wait
+// (so the kernel has read its arguments): nullopt when it is gone.
+std::optional<bool> SleepsInKernel(pid_t tid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  ssize_t len = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (len <= 0) return std::nullopt;
+  buf[len] = '\0';
+  const char* paren = strrchr(buf, ')');
+  if (paren == nullptr || paren[1] != ' ') return false;
+  const char state = paren[2];
+  if (state != 'S' && state != 'D') return state == 'Z' || state == 'X' ? std::nullopt
+                                                                        : std::optional(false);
+  snprintf(path, sizeof path, "/proc/%d/wchan", tid);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  len = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (len <= 0) return false;
+  buf[len] = '\0';
+  // "0" when the kernel hides it; "seccomp_do_user_notification..." while
+  // the call still waits for our answer.
+  return strcmp(buf, "0") != 0 && strncmp(buf, "seccomp", 7) != 0;
+}
+
+}  // namespace
+
+void TimeModule::RegisterWaits(Registry& registry) {
+  if (config_.clock == ClockMode::kStep) {
+    for (const RelativeWaitCall& call : kRelativeWaits) {
+      std::vector<ArgMatcher> when;
+      if (call.kind == TimeoutKind::kMilliseconds) {
+        // > 0: not 0 (no wait) and not negative (forever).
+        when = {ArgMatcher::Ne32(call.arg, 0), ArgMatcher::NoBits32(call.arg, kSignBit)};
+      } else {
+        when = {ArgMatcher::Ne64(call.arg, 0)};  // NULL: forever
+      }
+      registry.Notify(
+          call.nr, std::move(when),
+          [this, call](SyscallContext& ctx) -> std::optional<Response> {
+            std::optional<int64_t> timeout = ReadRelativeTimeout(ctx, call);
+            if (!timeout) return std::nullopt;
+            return RelativeWait(ctx, *timeout);
+          },
+          "a timed-out wait moves the virtual clock to its deadline");
+    }
+  }
+  // futex: only the waiting commands with a timeout; wakes and untimed
+  // waits (the hot path of every mutex) stay in the kernel.
+  const bool step = config_.clock == ClockMode::kStep;
+  for (uint32_t cmd : {FUTEX_WAIT, FUTEX_LOCK_PI, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI,
+                       FUTEX_LOCK_PI2}) {
+    if (cmd == FUTEX_WAIT && !step) continue;  // relative: nothing to do
+    registry.Notify(SYS_futex,
+                    {ArgMatcher::MaskedEq32(1, kFutexCmdMask, cmd), ArgMatcher::Ne64(3, 0)},
+                    [this](SyscallContext& ctx) { return Futex(ctx); },
+                    "timed futex waits: virtual deadlines, timeouts move the clock");
+  }
+  registry.Notify(SYS_futex_waitv, {ArgMatcher::Ne64(3, 0)},
+                  [this](SyscallContext& ctx) {
+                    return AbsoluteWait(ctx, ctx.notification.args[3],
+                                        static_cast<int32_t>(ctx.notification.args[4]));
+                  },
+                  "absolute futex_waitv deadlines are virtual");
+  for (int nr : {SYS_mq_timedsend, SYS_mq_timedreceive}) {
+    registry.Notify(nr, {ArgMatcher::Ne64(4, 0)},
+                    [this](SyscallContext& ctx) {
+                      return AbsoluteWait(ctx, ctx.notification.args[4], CLOCK_REALTIME);
+                    },
+                    "absolute message-queue deadlines are virtual");
+  }
+}
+
+std::optional<Response> TimeModule::Futex(SyscallContext& ctx) {
+  const uint32_t op = static_cast<uint32_t>(ctx.notification.args[1]);
+  const uint32_t cmd = op & kFutexCmdMask;
+  const uint64_t timeout = ctx.notification.args[3];
+  if (cmd == FUTEX_WAIT) {
+    const RelativeWaitCall call{SYS_futex, 3, TimeoutKind::kTimespec};
+    std::optional<int64_t> ns = ReadRelativeTimeout(ctx, call);
+    if (!ns) return std::nullopt;
+    return RelativeWait(ctx, *ns);
+  }
+  const bool realtime = cmd == FUTEX_LOCK_PI || (op & FUTEX_CLOCK_REALTIME) != 0;
+  // Plain waits whose deadline has passed fail at once; the lock commands
+  // still try the lock first, in the kernel.
+  const bool fail_if_past = cmd == FUTEX_WAIT_BITSET || cmd == FUTEX_WAIT_REQUEUE_PI;
+  return AbsoluteWait(ctx, timeout, realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, fail_if_past);
+}
+
+std::optional<Response> TimeModule::RelativeWait(SyscallContext& ctx, int64_t timeout_ns) {
+  if (config_.clock != ClockMode::kStep || timeout_ns <= 0) return std::nullopt;
+  VirtualClock& clock = ClockOf(ctx.thread);
+  clock.wait_real_deadline_ns = RealMonotonicNs() + timeout_ns;
+  clock.wait_virtual_deadline_ns = clock.elapsed_ns + timeout_ns;
+  return Response::Continue();
+}
+
+std::optional<Response> TimeModule::AbsoluteWait(SyscallContext& ctx, uint64_t addr,
+                                                 int64_t clock_id, bool fail_if_past) {
+  if (clock_id != CLOCK_REALTIME && clock_id != CLOCK_MONOTONIC) return std::nullopt;
+  const Notification& n = ctx.notification;
+  KernelTimespec value;
+  if (!ctx.memory.Read(n.id, n.tid, addr, &value, sizeof value).ok()) return std::nullopt;
+  // A struct still holding what we wrote for another thread's wait: its
+  // deadline is that wait's original.
+  const pid_t tgid = ctx.process.pid;
+  for (const auto& [tid, r] : rewrites_) {
+    if (r.tgid == tgid && r.addr == addr && r.written == value) {
+      value = r.original;
+      break;
+    }
+  }
+  if (value.tv_sec < 0 || value.tv_nsec < 0 || value.tv_nsec >= kNsPerSec ||
+      value.tv_sec > kMaxTimespecSeconds) {
+    return std::nullopt;  // the kernel's EINVAL, or a deadline of "never"
+  }
+  const int64_t base = *Base(clock_id);
+  const int64_t deadline = ToNs(value);
+  const int64_t left = std::max<int64_t>(0, deadline - (base + Elapsed(ClockOf(ctx.thread))));
+  if (left == 0 && fail_if_past) return Response::Errno(ETIMEDOUT);
+  const KernelTimespec host =
+      ToTimespec(HostClockNs(static_cast<clockid_t>(clock_id)) + left);
+  if (!ctx.memory.Write(n.id, n.tid, addr, &host, sizeof host).ok()) return std::nullopt;
+  const uint64_t seq = ++rewrite_seq_;
+  rewrites_[n.tid] = Rewrite{tgid, addr, value, host, seq};
+  if (ctx.scheduler != nullptr) ScheduleRestore(*ctx.scheduler, n.tid, seq, 0);
+  if (config_.clock == ClockMode::kStep) {
+    VirtualClock& clock = ClockOf(ctx.thread);
+    clock.wait_real_deadline_ns = RealMonotonicNs() + left;
+    clock.wait_virtual_deadline_ns = deadline - base;
+  }
+  return Response::Continue();
+}
+
+void TimeModule::RestoreWhenBlocked(Scheduler& scheduler, pid_t tid, uint64_t seq,
+                                    int attempt) {
+  auto it = rewrites_.find(tid);
+  if (it == rewrites_.end() || it->second.seq != seq) return;  // already put back
+  std::optional<bool> asleep = SleepsInKernel(tid);
+  if (!asleep || *asleep) {
+    const Rewrite r = it->second;
+    rewrites_.erase(it);
+    if (!asleep) return;
+    // The notification is answered, so no id to check: the pid cannot
+    // have been reused while /proc shows the thread asleep, and the
+    // 16 bytes are compared first.
+    ChildMemory unchecked(-1);
+    KernelTimespec now;
+    if (unchecked.Read(0, tid, r.addr, &now, sizeof now).ok() && now == r.written) {
+      (void)unchecked.Write(0, tid, r.addr, &r.original, sizeof r.original);
+    }
+    return;
+  }
+  ScheduleRestore(scheduler, tid, seq, attempt + 1);
+}
+
+void TimeModule::ScheduleRestore(Scheduler& scheduler, pid_t tid, uint64_t seq, int attempt) {
+  // 50 µs, doubling up to 20 ms; about 0.6 s in all, then the thread's
+  // next call puts it back.
+  constexpr int kMaxAttempts = 20;
+  constexpr int64_t kFirstDelayNs = 50'000;
+  constexpr int64_t kMaxDelayNs = 20'000'000;
+  if (attempt >= kMaxAttempts) return;
+  const int64_t delay = std::min(kFirstDelayNs << std::min(attempt, 20), kMaxDelayNs);
+  scheduler.At(RealMonotonicNs() + delay, [this, &scheduler, tid, seq, attempt] {
+    RestoreWhenBlocked(scheduler, tid, seq, attempt);
+  });
+}
+
+void TimeModule::FinishWait(SyscallContext& ctx) {
+  VirtualClock& clock = ClockOf(ctx.thread);
+  if (clock.wait_real_deadline_ns >= 0) {
+    // Back at or after the deadline: the wait timed out (a wake-up that
+    // lands within the last instant is taken for a timeout too).
+    if (RealMonotonicNs() >= clock.wait_real_deadline_ns) {
+      SleepUntil(ctx.thread, clock.wait_virtual_deadline_ns);
+    }
+    clock.wait_real_deadline_ns = -1;
+  }
+  auto it = rewrites_.find(ctx.thread.tid);
+  if (it == rewrites_.end()) return;
+  const Rewrite r = it->second;
+  rewrites_.erase(it);
+  const Notification& n = ctx.notification;
+  KernelTimespec now;
+  // Put the caller's deadline back unless the struct changed meanwhile
+  // (the program wrote a new one, or another wait rewrote it).
+  if (ctx.memory.Read(n.id, n.tid, r.addr, &now, sizeof now).ok() && now == r.written) {
+    (void)ctx.memory.Write(n.id, n.tid, r.addr, &r.original, sizeof r.original);
+  }
+}
+
+}  // namespace detrun

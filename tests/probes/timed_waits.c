@@ -1,0 +1,162 @@
+// timed_waits CASE...: blocking calls with a 200 ms timeout that nobody
+// ends early. For each case prints the call's result and how far the
+// clock the deadline was computed on moved across the call, in ms
+// (truncated), e.g. "poll ret=0 moved_ms=200". Cases:
+//   poll epoll select ppoll sigtimedwait futex     relative timeouts
+//   cond_realtime cond_monotonic mq                absolute deadlines
+//   cond_signalled   a second thread signals before the deadline: ret=0
+//   deadline_kept    the deadline struct passed to pthread_cond_timedwait
+//                    reads back unchanged right after the call
+//   all              every case above, in order
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <mqueue.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TIMEOUT_MS 200
+
+static long long NowNs(clockid_t id) {
+  struct timespec ts;
+  clock_gettime(id, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static struct timespec In(clockid_t id, long long ms) {
+  long long ns = NowNs(id) + ms * 1000000LL;
+  struct timespec ts = {ns / 1000000000LL, ns % 1000000000LL};
+  return ts;
+}
+
+static void Report(const char* name, long long ret, long long before, clockid_t id) {
+  long long moved = (NowNs(id) - before) / 1000000LL;
+  printf("%s ret=%lld moved_ms=%lld\n", name, ret, moved);
+}
+
+static int CondWait(clockid_t id, int signalled);
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond;
+static int ready;
+
+static void* Signaller(void* arg) {
+  (void)arg;
+  pthread_mutex_lock(&mu);
+  ready = 1;
+  pthread_cond_signal(&cond);
+  pthread_mutex_unlock(&mu);
+  return NULL;
+}
+
+// Returns pthread_cond_timedwait's result (0 or ETIMEDOUT).
+static int CondWait(clockid_t id, int signalled) {
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, id);
+  pthread_cond_init(&cond, &attr);
+  ready = 0;
+  pthread_t t;
+  pthread_mutex_lock(&mu);
+  if (signalled) pthread_create(&t, NULL, Signaller, NULL);
+  struct timespec deadline = In(id, signalled ? 60000 : TIMEOUT_MS);
+  int r = 0;
+  while (!ready && r == 0) r = pthread_cond_timedwait(&cond, &mu, &deadline);
+  pthread_mutex_unlock(&mu);
+  if (signalled) pthread_join(t, NULL);
+  pthread_cond_destroy(&cond);
+  return r;
+}
+
+static void Run(const char* c) {
+  long long before = NowNs(CLOCK_MONOTONIC);
+  if (strcmp(c, "poll") == 0) {
+    Report(c, poll(NULL, 0, TIMEOUT_MS), before, CLOCK_MONOTONIC);
+  } else if (strcmp(c, "epoll") == 0) {
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev;
+    before = NowNs(CLOCK_MONOTONIC);
+    Report(c, epoll_wait(ep, &ev, 1, TIMEOUT_MS), before, CLOCK_MONOTONIC);
+    close(ep);
+  } else if (strcmp(c, "select") == 0) {
+    struct timeval tv = {0, TIMEOUT_MS * 1000};
+    Report(c, select(0, NULL, NULL, NULL, &tv), before, CLOCK_MONOTONIC);
+  } else if (strcmp(c, "ppoll") == 0) {
+    struct timespec ts = {0, TIMEOUT_MS * 1000000L};
+    Report(c, ppoll(NULL, 0, &ts, NULL), before, CLOCK_MONOTONIC);
+  } else if (strcmp(c, "sigtimedwait") == 0) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    struct timespec ts = {0, TIMEOUT_MS * 1000000L};
+    before = NowNs(CLOCK_MONOTONIC);
+    int r = sigtimedwait(&set, NULL, &ts);
+    Report(c, r < 0 ? -errno : r, before, CLOCK_MONOTONIC);
+  } else if (strcmp(c, "futex") == 0) {
+    static uint32_t word = 0;
+    struct timespec ts = {0, TIMEOUT_MS * 1000000L};
+    long r = syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+    Report(c, r < 0 ? -errno : r, before, CLOCK_MONOTONIC);
+  } else if (strcmp(c, "cond_realtime") == 0) {
+    before = NowNs(CLOCK_REALTIME);
+    Report(c, CondWait(CLOCK_REALTIME, 0), before, CLOCK_REALTIME);
+  } else if (strcmp(c, "cond_monotonic") == 0) {
+    Report(c, CondWait(CLOCK_MONOTONIC, 0), before, CLOCK_MONOTONIC);
+  } else if (strcmp(c, "cond_signalled") == 0) {
+    int r = CondWait(CLOCK_REALTIME, 1);
+    printf("%s ret=%d\n", c, r);
+  } else if (strcmp(c, "mq") == 0) {
+    char name[64];
+    snprintf(name, sizeof name, "/detrun-probe-%d", (int)getpid());
+    struct mq_attr attr = {0, 1, 16, 0, {0}};
+    mqd_t q = mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
+    if (q == (mqd_t)-1) {
+      printf("%s unavailable errno=%d\n", c, errno);
+      return;
+    }
+    mq_unlink(name);
+    char buf[16];
+    before = NowNs(CLOCK_REALTIME);
+    struct timespec deadline = In(CLOCK_REALTIME, TIMEOUT_MS);
+    ssize_t r = mq_timedreceive(q, buf, sizeof buf, NULL, &deadline);
+    Report(c, r < 0 ? -errno : r, before, CLOCK_REALTIME);
+    mq_close(q);
+  } else if (strcmp(c, "deadline_kept") == 0) {
+    pthread_cond_init(&cond, NULL);
+    pthread_mutex_lock(&mu);
+    struct timespec deadline = In(CLOCK_REALTIME, TIMEOUT_MS);
+    struct timespec copy = deadline;
+    int r = pthread_cond_timedwait(&cond, &mu, &deadline);
+    int kept = memcmp(&copy, &deadline, sizeof copy) == 0;
+    pthread_mutex_unlock(&mu);
+    printf("%s ret=%d kept=%d\n", c, r, kept);
+  } else {
+    printf("%s unknown\n", c);
+  }
+}
+
+int main(int argc, char** argv) {
+  static const char* const kAll[] = {"poll", "epoll", "select", "ppoll", "sigtimedwait",
+                                     "futex", "cond_realtime", "cond_monotonic",
+                                     "cond_signalled", "mq", "deadline_kept"};
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  for (int i = 1; i < argc; ++i) {
+    if (strcmp(argv[i], "all") == 0) {
+      for (size_t k = 0; k < sizeof kAll / sizeof kAll[0]; ++k) Run(kAll[k]);
+    } else {
+      Run(argv[i]);
+    }
+  }
+  return 0;
+}
