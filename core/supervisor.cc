@@ -7,6 +7,7 @@
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -25,6 +26,7 @@
 #include <functional>
 #include <queue>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/linux_compat.h"
@@ -103,6 +105,34 @@ pid_t ParentOf(const char* pid) {
   int ppid;
   if (sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2) return -1;
   return ppid;
+}
+
+// A thread whose held call is answered early because a signal waits.
+constexpr int64_t kHeldSignalPollNs = 10'000'000;  // 10 ms
+// The kernel's "interrupted; restart unless a handler ran" code
+// (include/linux/errno.h, not exported to user space).
+constexpr int kErestartNoHand = 514;
+
+// Whether thread `tid` has a signal pending that it does not block: one
+// sent to the thread, or to its process when it is the only thread (with
+// several, another thread may take it).
+bool SignalPendingFor(pid_t tid) {
+  char path[64], buf[2048];
+  snprintf(path, sizeof path, "/proc/%d/status", tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  auto field = [&](const char* name) -> uint64_t {
+    const char* at = strstr(buf, name);
+    return at == nullptr ? 0 : strtoull(at + strlen(name), nullptr, 16);
+  };
+  const char* threads = strstr(buf, "Threads:");
+  const bool alone = threads != nullptr && atoi(threads + 8) == 1;
+  const uint64_t pending = field("SigPnd:") | (alone ? field("ShdPnd:") : 0);
+  return (pending & ~field("SigBlk:")) != 0;
 }
 
 }  // namespace
@@ -330,6 +360,7 @@ class Supervisor::Loop {
       // Exits first: a pid may be reused only after its owner exited, so
       // handling exits before notifications keeps identities straight.
       bool listener_ready = false;
+      bool deferred_ready = false;
       for (int i = 0; i < n; ++i) {
         uint64_t tag = events[i].data.u64;
         switch (TagKind(tag)) {
@@ -337,7 +368,7 @@ class Supervisor::Loop {
           case kTagExecStatus: HandleExecStatus(); break;
           case kTagProcessExit: s_.table_->OnExitReady(TagId(tag), false); break;
           case kTagThreadExit: s_.table_->OnExitReady(TagId(tag), true); break;
-          case kTagHoldTimer: RunDeferred(); break;
+          case kTagHoldTimer: deferred_ready = true; break;
           case kTagListener:
             if (events[i].events & EPOLLIN) {
               listener_ready = true;
@@ -350,6 +381,9 @@ class Supervisor::Loop {
       }
       if (listener_ready && !root_done_) {
         if (absl::Status st = HandleNotification(); !st.ok()) return st;
+      }
+      if (deferred_ready && !root_done_) {
+        if (absl::Status st = RunDeferred(); !st.ok()) return st;
       }
       // A fatal problem (e.g. a process that could not be patched): end
       // the run; the root's exit then arrives through SIGCHLD.
@@ -521,6 +555,14 @@ class Supervisor::Loop {
     return ts.tv_sec * 1'000'000'000 + ts.tv_nsec;
   }
 
+  // A held answer: sent at its time, or earlier with `interrupted` when
+  // the thread has a signal to take (the wait is only killable once we
+  // received the call, so the kernel itself would not interrupt it).
+  struct HeldCall {
+    Notification notification;
+    Response answer;
+  };
+
   void Hold(const Notification& n, Response r) {
     const int64_t until = r.hold_until_ns;
     r.hold_until_ns = -1;
@@ -528,8 +570,29 @@ class Supervisor::Loop {
       Send(n, r);
       return;
     }
-    // A thread interrupted meanwhile makes the send fail with ENOENT: fine.
-    scheduler_.At(until, [this, n, r] { Send(n, r); });
+    held_[n.id] = HeldCall{n, r};
+    scheduler_.At(until, [this, id = n.id] {
+      auto it = held_.find(id);
+      if (it == held_.end()) return;  // answered early
+      // A thread interrupted meanwhile makes the send fail with ENOENT.
+      Send(it->second.notification, it->second.answer);
+      held_.erase(it);
+    });
+    if (held_.size() == 1) scheduler_.At(MonotonicNs() + kHeldSignalPollNs, [this] { PollHeld(); });
+  }
+
+  // While calls are held: answer those whose thread has a signal pending
+  // that it does not block, with ERESTARTNOHAND, as the kernel's own
+  // interrupted sleeps do: the handler runs, then the call fails with
+  // EINTR (or restarts when the signal is ignored or stops the process).
+  void PollHeld() {
+    absl::erase_if(held_, [this](const auto& entry) {
+      const Notification& n = entry.second.notification;
+      if (!SignalPendingFor(n.tid)) return false;
+      Send(n, Response::Errno(kErestartNoHand));
+      return true;
+    });
+    if (!held_.empty()) scheduler_.At(MonotonicNs() + kHeldSignalPollNs, [this] { PollHeld(); });
   }
 
   void ArmHoldTimer() {
@@ -543,10 +606,18 @@ class Supervisor::Loop {
     timerfd_settime(hold_timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
   }
 
-  void RunDeferred() {
+  absl::Status RunDeferred() {
     uint64_t expirations;
     ssize_t ignored = read(hold_timer_.get(), &expirations, sizeof expirations);
     (void)ignored;
+    // Receive the calls already waiting first: deferred work may signal
+    // their threads, and a call the kernel has not handed to us yet is
+    // still interruptible (a clock read would fail with EINTR).
+    for (;;) {
+      pollfd p{launched_.listener.get(), POLLIN, 0};
+      if (p.fd < 0 || poll(&p, 1, 0) != 1 || !(p.revents & POLLIN)) break;
+      if (absl::Status st = HandleNotification(); !st.ok()) return st;
+    }
     const int64_t now = MonotonicNs();
     while (!deferred_.empty() && deferred_.top().at_ns <= now) {
       std::function<void()> fn = std::move(const_cast<Deferred&>(deferred_.top()).fn);
@@ -554,6 +625,7 @@ class Supervisor::Loop {
       fn();  // may schedule more
     }
     ArmHoldTimer();
+    return absl::OkStatus();
   }
 
   void Send(const Notification& n, const Response& r) {
@@ -596,6 +668,7 @@ class Supervisor::Loop {
   std::priority_queue<Deferred, std::vector<Deferred>, std::greater<Deferred>> deferred_;
   uint64_t deferred_order_ = 0;
   LoopScheduler scheduler_{*this};
+  absl::flat_hash_map<uint64_t, HeldCall> held_;  // by notification id
   std::vector<char> request_;
   std::vector<char> response_;
   bool root_done_ = false;

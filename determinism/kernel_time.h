@@ -29,7 +29,22 @@ struct KernelTimeval {
   int64_t tv_usec;
 };
 
-inline int64_t ToNs(const KernelTimespec& ts) { return ts.tv_sec * kNsPerSec + ts.tv_nsec; }
+// Saturating: a timespec past year 2262 reads as INT64_MAX ("never").
+inline int64_t ToNs(const KernelTimespec& ts) {
+  if (ts.tv_sec > kMaxTimespecSeconds) return INT64_MAX;
+  return ts.tv_sec * kNsPerSec + ts.tv_nsec;
+}
+
+// a + b, saturated at the int64 limits (deadlines far in the future).
+inline int64_t SatAdd(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
+  return r;
+}
+
+// A sleep or deadline this far ahead never ends: the call blocks until a
+// signal, as it would on a machine that lives that long.
+inline constexpr int64_t kForeverNs = int64_t{100} * 365 * 24 * 3600 * kNsPerSec;
 
 // Floor division, so times before 1970 keep 0 <= tv_nsec < 1e9.
 inline KernelTimespec ToTimespec(int64_t ns) {

@@ -105,6 +105,7 @@ void TimeModule::Register(Registry& registry) {
   registry.Notify(SYS_sysinfo, bind(&TimeModule::Sysinfo),
                   "virtual uptime and fixed machine figures");
   RegisterWaits(registry);
+  RegisterTimers(registry);
 }
 
 std::unique_ptr<ModuleState> TimeModule::SnapshotForClone(const ThreadState& creator) {
@@ -122,7 +123,16 @@ std::unique_ptr<ModuleState> TimeModule::NewThreadState(const ThreadState& threa
   if (inherited != nullptr) {
     clock->elapsed_ns = static_cast<const VirtualClock*>(inherited)->elapsed_ns;
   }
+  clock->owner = this;
+  clock->tid = thread.tid;
+  clocks_[thread.tid] = clock.get();
   return clock;
+}
+
+TimeModule::VirtualClock::~VirtualClock() {
+  if (owner == nullptr) return;
+  auto it = owner->clocks_.find(tid);
+  if (it != owner->clocks_.end() && it->second == this) owner->clocks_.erase(it);
 }
 
 TimeModule::VirtualClock& TimeModule::ClockOf(const ThreadState& thread) const {
@@ -160,12 +170,16 @@ std::optional<int64_t> TimeModule::Base(int64_t id) const {
 std::optional<int64_t> TimeModule::Peek(const ThreadState& thread, int64_t id) const {
   std::optional<int64_t> base = Base(id);
   if (!base) return std::nullopt;
-  return *base + Elapsed(ClockOf(thread));
+  return SatAdd(*base, Elapsed(ClockOf(thread)));
 }
 
 std::optional<int64_t> TimeModule::Read(const ThreadState& thread, int64_t id) {
   std::optional<int64_t> value = Peek(thread, id);
-  if (value && config_.clock == ClockMode::kStep) ClockOf(thread).elapsed_ns += tick_ns_;
+  if (value && config_.clock == ClockMode::kStep) {
+    VirtualClock& clock = ClockOf(thread);
+    clock.elapsed_ns += tick_ns_;
+    if (clock.elapsed_ns >= clock.next_timer_ns) FireDue(clock);
+  }
   return value;
 }
 
@@ -175,6 +189,7 @@ void TimeModule::OnProcessExit(const ProcessState& process,
   for (const ThreadState* t : threads) final_elapsed = std::max(final_elapsed, ClockOf(*t).elapsed_ns);
   live_processes_.erase(process.pid);
   for (const ThreadState* t : threads) rewrites_.erase(t->tid);
+  DropTimersOf(process.pid, /*exec_only=*/false);
   unabsorbed_.erase(process.pid);  // its own children no longer matter
   // Only a parent that is still here can reap and absorb; recording a
   // child of a parent already gone (or of detrun, for orphans) would hold
@@ -187,6 +202,7 @@ void TimeModule::OnProcessExit(const ProcessState& process,
 }
 
 void TimeModule::BeforeNotification(SyscallContext& ctx) {
+  if (ctx.scheduler != nullptr) scheduler_ = ctx.scheduler;
   FinishWait(ctx);
   ThreadState& thread = ctx.thread;
   auto it = unabsorbed_.find(thread.process->pid);
@@ -202,11 +218,16 @@ void TimeModule::BeforeNotification(SyscallContext& ctx) {
     return true;
   });
   if (children.empty()) unabsorbed_.erase(it);
+  if (config_.clock == ClockMode::kStep && clock.elapsed_ns >= clock.next_timer_ns) {
+    FireDue(clock);
+  }
 }
 
 void TimeModule::SleepUntil(const ThreadState& thread, int64_t elapsed) {
   VirtualClock& clock = ClockOf(thread);
-  if (config_.clock == ClockMode::kStep && elapsed > clock.elapsed_ns) clock.elapsed_ns = elapsed;
+  if (config_.clock != ClockMode::kStep || elapsed <= clock.elapsed_ns) return;
+  clock.elapsed_ns = elapsed;
+  if (clock.elapsed_ns >= clock.next_timer_ns) FireDue(clock);
 }
 
 std::optional<Response> TimeModule::ClockGettime(SyscallContext& ctx) {
@@ -260,9 +281,7 @@ std::optional<Response> TimeModule::Nanosleep(SyscallContext& ctx) {
   std::optional<KernelTimespec> req = ReadTimespec(ctx, ctx.notification.args[0], &error);
   if (!req) return Response::Errno(error);
   if (config_.clock == ClockMode::kReal) return Response::Continue();
-  const int64_t duration = ToNs(*req);
-  SleepUntil(ctx.thread, ClockOf(ctx.thread).elapsed_ns + duration);
-  return Response::Value(0);
+  return SleepTo(ctx, SatAdd(ClockOf(ctx.thread).elapsed_ns, ToNs(*req)), ctx.notification.args[1]);
 }
 
 std::optional<Response> TimeModule::ClockNanosleep(SyscallContext& ctx) {
@@ -284,13 +303,12 @@ std::optional<Response> TimeModule::ClockNanosleep(SyscallContext& ctx) {
     if (!absolute) return Response::Continue();
     const int64_t remaining = value - (*base + Elapsed(ClockOf(ctx.thread)));
     if (remaining <= 0) return Response::Value(0);
-    return Response::HeldUntil(RealMonotonicNs() + remaining, Response::Value(0));
+    return Response::HeldUntil(SatAdd(RealMonotonicNs(), remaining), Response::Value(0));
   }
   // Never written back: the caller's struct is input only (a
   // `deadline += period` loop must keep its own deadline).
-  const int64_t target = absolute ? value - *base : ClockOf(ctx.thread).elapsed_ns + value;
-  SleepUntil(ctx.thread, target);
-  return Response::Value(0);
+  const int64_t target = absolute ? value - *base : SatAdd(ClockOf(ctx.thread).elapsed_ns, value);
+  return SleepTo(ctx, target, absolute ? 0 : ctx.notification.args[3]);
 }
 
 std::optional<Response> TimeModule::Times(SyscallContext& ctx) {

@@ -73,6 +73,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "core/config.h"
 #include "absl/container/flat_hash_map.h"
@@ -127,7 +128,15 @@ class TimeModule : public Module {
 
  private:
   struct VirtualClock : ModuleState {
+    ~VirtualClock() override;
+    // Set for a live thread's clock (not for clone snapshots): the timers
+    // it drives find it through owner->clocks_.
+    TimeModule* owner = nullptr;
+    pid_t tid = 0;
     int64_t elapsed_ns = 0;  // virtual time this thread has seen pass
+    // The earliest deadline of the timers this thread's clock drives
+    // (time_timers.cc); INT64_MAX: none.
+    int64_t next_timer_ns = INT64_MAX;
     // A timed wait the kernel is running for this thread (step mode; see
     // time_waits.cc): if the thread is next seen at or after
     // wait_real_deadline_ns (host CLOCK_MONOTONIC), the wait timed out and
@@ -161,6 +170,70 @@ class TimeModule : public Module {
   std::optional<Response> Sysinfo(SyscallContext& ctx);
   // Moves the clock forward to `elapsed` (step mode) for a sleep.
   void SleepUntil(const ThreadState& thread, int64_t elapsed);
+  // A step-mode sleep of the calling thread to `target` (elapsed terms):
+  // returns at once, unless a timer this thread drives expires first with
+  // a signal that interrupts it (then EINTR at the timer's deadline, with
+  // the time left written to `rem_addr` when non-zero).
+  Response SleepTo(SyscallContext& ctx, int64_t target, uint64_t rem_addr);
+
+  // Timers (time_timers.cc).
+  struct VirtualTimer;
+  struct TimerKey {
+    pid_t tgid;
+    int kind;  // VirtualTimer::Kind
+    int64_t id;
+    bool operator==(const TimerKey&) const = default;
+    template <typename H>
+    friend H AbslHashValue(H h, const TimerKey& k) {
+      return H::combine(std::move(h), k.tgid, k.kind, k.id);
+    }
+  };
+  void RegisterTimers(Registry& registry);
+  std::optional<Response> Alarm(SyscallContext& ctx);
+  std::optional<Response> Setitimer(SyscallContext& ctx);
+  std::optional<Response> Getitimer(SyscallContext& ctx);
+  std::optional<Response> TimerCreate(SyscallContext& ctx);
+  std::optional<Response> TimerSettime(SyscallContext& ctx);
+  std::optional<Response> TimerGettime(SyscallContext& ctx);
+  std::optional<Response> TimerGetoverrun(SyscallContext& ctx);
+  std::optional<Response> TimerDelete(SyscallContext& ctx);
+  std::optional<Response> TimerfdSettime(SyscallContext& ctx);
+  std::optional<Response> TimerfdGettime(SyscallContext& ctx);
+  // The POSIX timer `id` of the calling process, or null.
+  std::shared_ptr<VirtualTimer> PosixTimer(SyscallContext& ctx, int64_t id);
+  // The timer behind the caller's timerfd `fd`; an errno when `fd` is not
+  // a timerfd.
+  std::shared_ptr<VirtualTimer> Timerfd(SyscallContext& ctx, int fd, int* error);
+  // Arms (value > 0) or disarms `timer` from the caller's point of view:
+  // `value_ns` is relative, or absolute on the timer's clock.
+  void Arm(SyscallContext& ctx, VirtualTimer& timer, int64_t value_ns, bool absolute,
+           int64_t interval_ns);
+  // What the caller reads for `timer`: {time left (0: disarmed), interval}.
+  std::pair<int64_t, int64_t> Remaining(const ThreadState& thread, const VirtualTimer& timer) const;
+  // Fires the timers `clock` drives whose deadline it has reached.
+  void FireDue(VirtualClock& clock);
+  // Fires `timer` at virtual time `now` (at its deadline when `forced`
+  // and `now` is earlier): counts expirations, re-arms, delivers after
+  // the current answer.
+  void FireTimer(const std::shared_ptr<VirtualTimer>& timer, int64_t now, bool forced);
+  // Schedules the real-time fallback: the timer fires when as much real
+  // time has passed as virtual time was left, if nothing moved the virtual
+  // clock there first (a program blocked in pause(), read(timerfd), ...).
+  void ScheduleFallback(const std::shared_ptr<VirtualTimer>& timer);
+  void RecomputeNextTimer(pid_t driver);
+  // The virtual "now" a timer is measured against: its driving thread's.
+  int64_t TimerNow(const VirtualTimer& timer) const;
+  void DropTimersOf(pid_t tgid, bool exec_only);
+  absl::Status OnExecStop(ExecStop& stop) override;
+  bool WantsExecStop() const override { return true; }
+
+  absl::flat_hash_map<TimerKey, std::shared_ptr<VirtualTimer>> timers_;
+  // Timerfds by (process, its fd number), pointing at the key above.
+  absl::flat_hash_map<std::pair<pid_t, int>, TimerKey> timerfd_index_;
+  absl::flat_hash_map<pid_t, int64_t> next_posix_timer_id_;  // by process
+  absl::flat_hash_map<pid_t, VirtualClock*> clocks_;         // live threads, by tid
+  Scheduler* scheduler_ = nullptr;                           // the run's, once seen
+  uint64_t timer_generation_ = 0;
 
   // Timed waits (time_waits.cc).
   void RegisterWaits(Registry& registry);

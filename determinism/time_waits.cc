@@ -202,8 +202,8 @@ std::optional<Response> TimeModule::Futex(SyscallContext& ctx) {
 std::optional<Response> TimeModule::RelativeWait(SyscallContext& ctx, int64_t timeout_ns) {
   if (config_.clock != ClockMode::kStep || timeout_ns <= 0) return std::nullopt;
   VirtualClock& clock = ClockOf(ctx.thread);
-  clock.wait_real_deadline_ns = RealMonotonicNs() + timeout_ns;
-  clock.wait_virtual_deadline_ns = clock.elapsed_ns + timeout_ns;
+  clock.wait_real_deadline_ns = SatAdd(RealMonotonicNs(), timeout_ns);
+  clock.wait_virtual_deadline_ns = SatAdd(clock.elapsed_ns, timeout_ns);
   return Response::Continue();
 }
 
@@ -231,14 +231,14 @@ std::optional<Response> TimeModule::AbsoluteWait(SyscallContext& ctx, uint64_t a
   const int64_t left = std::max<int64_t>(0, deadline - (base + Elapsed(ClockOf(ctx.thread))));
   if (left == 0 && fail_if_past) return Response::Errno(ETIMEDOUT);
   const KernelTimespec host =
-      ToTimespec(HostClockNs(static_cast<clockid_t>(clock_id)) + left);
+      ToTimespec(SatAdd(HostClockNs(static_cast<clockid_t>(clock_id)), left));
   if (!ctx.memory.Write(n.id, n.tid, addr, &host, sizeof host).ok()) return std::nullopt;
   const uint64_t seq = ++rewrite_seq_;
   rewrites_[n.tid] = Rewrite{tgid, addr, value, host, seq};
   if (ctx.scheduler != nullptr) ScheduleRestore(*ctx.scheduler, n.tid, seq, 0);
   if (config_.clock == ClockMode::kStep) {
     VirtualClock& clock = ClockOf(ctx.thread);
-    clock.wait_real_deadline_ns = RealMonotonicNs() + left;
+    clock.wait_real_deadline_ns = SatAdd(RealMonotonicNs(), left);
     clock.wait_virtual_deadline_ns = deadline - base;
   }
   return Response::Continue();
