@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -238,6 +239,31 @@ TEST(TimeTest, NodeDateNow) {
   if (!Exists("/usr/bin/node")) GTEST_SKIP() << "SKIPPED: node is not installed";
   std::string out = Twice({kStart}, {"/usr/bin/node", "-e", "console.log(Math.floor(Date.now()/1000))"});
   EXPECT_EQ(out, "1577836800\n");
+}
+
+// The JVM: many threads reading clocks, Thread.sleep as a timed park
+// (pthread_cond_timedwait on an absolute MONOTONIC deadline).
+TEST(TimeTest, JavaClocksAndSleep) {
+  if (!Exists("/usr/bin/java")) GTEST_SKIP() << "SKIPPED: java is not installed";
+  const std::string dir = MakeTempDir();
+  std::ofstream(dir + "/T.java") << R"java(
+public class T {
+  public static void main(String[] args) throws Exception {
+    System.out.println(java.time.Instant.now().toString().substring(0, 10));
+    long t = System.nanoTime();
+    Thread.sleep(200);
+    System.out.println((System.nanoTime() - t) >= 200_000_000L);
+    System.out.println(System.currentTimeMillis() / 100000);
+  }
+}
+)java";
+  const std::string out = Twice({kStart}, {"/usr/bin/java", dir + "/T.java"});
+  EXPECT_EQ(out, "2020-01-01\ntrue\n15778368\n");
+  // Natively: today.
+  Output native = RunProgram({"/usr/bin/java", dir + "/T.java"});
+  EXPECT_EQ(native.exit_code, 0) << native.err;
+  EXPECT_NE(native.out, out);
+  RemoveTree(dir);
 }
 
 }  // namespace
