@@ -85,6 +85,10 @@ constexpr Choice<FsTimes> kFsTimes[] = {
     {"clamp", FsTimes::kClamp},
     {"real", FsTimes::kReal},
 };
+constexpr Choice<bool> kPidNamespace[] = {
+    {"auto", true},
+    {"off", false},
+};
 constexpr Choice<DirOrder> kDirOrders[] = {
     {"sorted", DirOrder::kSorted},
     {"shuffle", DirOrder::kShuffle},
@@ -189,6 +193,11 @@ absl::Status ApplyNoNetwork(absl::string_view, absl::string_view, Config& config
   return absl::OkStatus();
 }
 
+absl::Status ApplyPidNamespace(absl::string_view name, absl::string_view value,
+                               Config& config) {
+  return ParseChoice(name, value, kPidNamespace, &config.pid_namespace);
+}
+
 absl::Status ApplyVerbose(absl::string_view, absl::string_view, Config& config) {
   config.verbose = true;
   return absl::OkStatus();
@@ -218,6 +227,7 @@ constexpr OptionSpec kOptions[] = {
     {"allow-read", true, true, ApplyAllowRead},
     {"allow-write", true, true, ApplyAllowWrite},
     {"no-network", false, true, ApplyNoNetwork},
+    {"pid-namespace", true, true, ApplyPidNamespace},
     {"native", false, false, ApplyNative},
     {"verbose", false, false, ApplyVerbose},
 };
@@ -410,6 +420,17 @@ Confinement:
                       is denied.
   --no-network        No TCP/UDP sockets: socket(AF_INET/AF_INET6) fails
                       with EACCES.
+  --pid-namespace=MODE
+                      auto (default): run COMMAND as pid 2 of a new pid
+                        namespace under a small init of detrun's, so pids
+                        are the same on every run of a sequential program
+                        and nothing outlives the run. Without root this
+                        needs an unprivileged user namespace, which maps
+                        only your own uid and gid: files of other users
+                        (root's too) then show as nobody/nogroup. Where no
+                        namespace can be made, the run goes on with host
+                        pids (--verbose says why).
+                      off: host pids, no namespace.
 
 Other:
   --native            No interception at all: run COMMAND as it is, as a

@@ -89,6 +89,7 @@ int RunCommand(const Config& config, const std::vector<std::string>& command) {
   spec.env = CommandEnvironment(config);
   spec.intercept = !config.native;
   spec.disable_aslr = !config.native;
+  spec.pid_namespace = config.pid_namespace;
 
   UniqueFd ruleset;
   if (config.landlock_requested()) {
@@ -127,6 +128,9 @@ int RunCommand(const Config& config, const std::vector<std::string>& command) {
                 absl::StrCat("cannot start the command: ", s.message()));
   }
   ruleset.reset();
+  if (config.verbose && !launched->pid_namespace_note.empty()) {
+    fprintf(stderr, "detrun: %s\n", launched->pid_namespace_note.c_str());
+  }
   absl::StatusOr<RunResult> result =
       spec.intercept ? supervisor.Run(*launched, *resolved)
                      : supervisor.RunNative(*launched, *resolved);

@@ -45,6 +45,9 @@ struct Config {
   std::vector<std::string> allow_write;
   // --no-network: socket(AF_INET/AF_INET6, ...) fails with EACCES.
   bool no_network = false;
+  // --pid-namespace=auto|off: run the command in a new pid namespace when
+  // one can be made (core/launcher.h).
+  bool pid_namespace = true;
   // --verbose: log every intercepted call to stderr.
   bool verbose = false;
 

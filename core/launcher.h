@@ -19,6 +19,18 @@
 //   9. wait for detrun's "go" (its supervisor is ready);
 //  10. execve (a file without a #! line is run by /bin/sh, like execvp).
 //
+// With LaunchSpec::pid_namespace, the fork is a clone into a new pid
+// namespace (CLONE_NEWPID; without root, together with CLONE_NEWUSER and
+// id maps that map only the caller's own uid and gid, written by detrun).
+// The child becomes the namespace's pid 1, a small init: after steps 1-2
+// it waits for detrun's "ready", forks the command (pid 2), which runs
+// steps 2-10, and then reaps orphans until the command ends; it reports the
+// command's wait status through a pipe and exits, and the kernel kills
+// whatever is left in the namespace (so nothing survives detrun, even
+// SIGKILLed). The command's pid as detrun sees it arrives with the
+// listener (SCM_CREDENTIALS). When no namespace can be made, the launch
+// goes on without one and Launched::pid_namespace_note says why.
+//
 // Only syscalls the filter allows outright are made after step 7, so the
 // child never waits on a supervisor that is not listening yet.
 //
@@ -62,16 +74,26 @@ struct LaunchSpec {
   int landlock_ruleset_fd = -1;        // -1: no Landlock
   bool disable_aslr = true;
   sigset_t child_sigmask;              // the mask detrun started with
+  // Run the command as pid 2 of a new pid namespace under a small init of
+  // ours (intercepted runs only; see Launch).
+  bool pid_namespace = false;
 };
 
 struct Launched {
-  pid_t pid = -1;
+  pid_t pid = -1;          // our child: the command, or the namespace's init
+  pid_t command_pid = -1;  // the command, in detrun's pid namespace
   UniqueFd pidfd;
   UniqueFd listener;      // -1 for --native
   UniqueFd exec_status;   // EOF on successful exec
   UniqueFd go;            // write end: Go() releases the child
   bool took_terminal = false;  // the child's group got the tty foreground
   int tty_fd = -1;
+  // In a pid namespace: the init reports the command's wait status here
+  // (an int) before it exits.
+  bool pid_namespace = false;
+  UniqueFd command_status;
+  // Why a requested pid namespace could not be made (empty otherwise).
+  std::string pid_namespace_note;
 };
 
 absl::StatusOr<Launched> Launch(const LaunchSpec& spec);

@@ -1,5 +1,6 @@
 #include "core/process_table.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <sys/syscall.h>
@@ -269,6 +270,33 @@ void ProcessTable::OnExitReady(pid_t id, bool thread) {
     if (tombstones_.size() > kMaxTombstones) tombstones_.pop_front();
   }
   processes_.erase(it);
+}
+
+std::optional<pid_t> HostTidOf(pid_t host_tgid, pid_t own_tid) {
+  const std::string dir = absl::StrCat("/proc/", host_tgid, "/task");
+  DIR* tasks = opendir(dir.c_str());
+  if (tasks == nullptr) return std::nullopt;
+  std::optional<pid_t> found;
+  while (dirent* e = readdir(tasks)) {
+    pid_t tid = 0;
+    if (!absl::SimpleAtoi(e->d_name, &tid)) continue;
+    const std::string path = absl::StrCat(dir, "/", e->d_name, "/status");
+    FILE* f = fopen(path.c_str(), "re");
+    if (f == nullptr) continue;
+    char line[256];
+    while (fgets(line, sizeof line, f) != nullptr) {
+      if (strncmp(line, "NSpid:", 6) != 0) continue;
+      // "NSpid:\t<host>\t...\t<innermost>": the last number is the
+      // thread's own view.
+      const char* last = strrchr(line, '\t');
+      if (last != nullptr && atoi(last + 1) == own_tid) found = tid;
+      break;
+    }
+    fclose(f);
+    if (found) break;
+  }
+  closedir(tasks);
+  return found;
 }
 
 }  // namespace detrun

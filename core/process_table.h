@@ -154,6 +154,13 @@ class ProcessTable {
   std::vector<std::tuple<int, pid_t, bool>> new_pidfds_;
 };
 
+// The thread of process `host_tgid` (a pid as detrun sees it) that calls
+// itself `own_tid` in its own pid namespace (a tid a program passes in a
+// syscall argument, e.g. SIGEV_THREAD_ID), from the NSpid lines of
+// /proc/TGID/task/*/status; nullopt when there is none. Without a pid
+// namespace the two numbers are the same.
+std::optional<pid_t> HostTidOf(pid_t host_tgid, pid_t own_tid);
+
 }  // namespace detrun
 
 #endif  // DETRUN_CORE_PROCESS_TABLE_H_

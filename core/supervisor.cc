@@ -345,7 +345,7 @@ class Supervisor::Loop {
       request_.resize(std::max<size_t>(sizes.seccomp_notif, sizeof(seccomp_notif)));
       response_.resize(std::max<size_t>(sizes.seccomp_notif_resp, sizeof(seccomp_notif_resp)));
       Watch(listener, MakeTag(kTagListener));
-      s_.table_->SetRoot(launched_.pid);
+      s_.table_->SetRoot(launched_.command_pid);
     }
     RaiseFdLimit();
     if (absl::Status st = Go(launched_); !st.ok()) return st;
@@ -397,6 +397,15 @@ class Supervisor::Loop {
     RestoreTerminal(launched_);
     RunResult result;
     result.wait_status = root_status_;
+    if (launched_.command_status.ok()) {
+      // Our child was the pid namespace's init; it reported the command's
+      // status before it exited. Nothing there: it was killed first (e.g.
+      // detrun ended the run), and its own status stands.
+      int status;
+      if (read(launched_.command_status.get(), &status, sizeof status) == sizeof status) {
+        result.wait_status = status;
+      }
+    }
     // The exec-status pipe is at EOF or holds the failure record now that
     // the first process is gone.
     absl::StatusOr<bool> exec = ReadLaunchFailure(launched_, command_);

@@ -489,6 +489,7 @@ std::optional<Response> TimeModule::TimerCreate(SyscallContext& ctx) {
   }
   if (!Base(clock_id)) return Response::Errno(EINVAL);
   KernelSigevent event{};
+  pid_t target_tid = 0;
   const int64_t id = next_posix_timer_id_[ctx.process.pid];
   if (n.args[1] != 0) {
     if (!ctx.memory.Read(n.id, n.tid, n.args[1], &event, sizeof event).ok()) {
@@ -501,10 +502,11 @@ std::optional<Response> TimeModule::TimerCreate(SyscallContext& ctx) {
       case SIGEV_SIGNAL:
         if (event.signo <= 0 || event.signo > SIGRTMAX) return Response::Errno(EINVAL);
         if (event.notify & kSigevThreadId) {
-          // The target must be a thread of the caller's process.
-          char path[64];
-          snprintf(path, sizeof path, "/proc/%d/task/%d", ctx.process.pid, event.tid);
-          if (event.tid <= 0 || access(path, F_OK) != 0) return Response::Errno(EINVAL);
+          // The target must be a thread of the caller's process, named as
+          // the caller sees it (its pid namespace).
+          std::optional<pid_t> host = HostTidOf(ctx.process.pid, event.tid);
+          if (event.tid <= 0 || !host) return Response::Errno(EINVAL);
+          target_tid = *host;
         }
         break;
       default:
@@ -525,7 +527,7 @@ std::optional<Response> TimeModule::TimerCreate(SyscallContext& ctx) {
   timer->tgid = ctx.process.pid;
   timer->clock_id = clock_id;
   timer->signo = event.notify == SIGEV_NONE ? 0 : event.signo;
-  timer->target_tid = (event.notify & kSigevThreadId) ? event.tid : 0;
+  timer->target_tid = target_tid;
   timer->sigval = event.value;
   timer->driver = ctx.thread.tid;
   timers_[timer->key] = std::move(timer);

@@ -137,24 +137,45 @@ TEST(CleanupTest, BackgroundChildrenDoNotOutliveTheRun) {
   // returns.
   // --clock=real, so the sleeps really last (in step mode they return at
   // once and there would be nothing left to end).
-  Output o = Detrun({"--clock=real", "sh", "-c",
-                     "sleep 1000 & echo $!; "
-                     "setsid sleep 1000 & echo $!; "
-                     "(sleep 1000 & echo $!) ; "
-                     "exit 3"});
-  EXPECT_EQ(o.exit_code, 3) << o.err;
-  std::vector<pid_t> pids;
-  size_t pos = 0;
-  while (pos < o.out.size()) {
-    size_t nl = o.out.find('\n', pos);
-    pids.push_back(std::atoi(o.out.substr(pos, nl - pos).c_str()));
-    pos = nl + 1;
+  // Each job prints its pid as the host sees it (readlink /proc/self: the
+  // host's /proc), with and without the pid namespace.
+  for (const char* pidns : {"--pid-namespace=auto", "--pid-namespace=off"}) {
+    const std::string job = "sh -c 'readlink /proc/self; exec sleep 1000'";
+    Output o = Detrun({"--clock=real", pidns, "sh", "-c",
+                       job + " & " + "setsid " + job + " & (" + job + " &) ; sleep 0.5; exit 3"});
+    EXPECT_EQ(o.exit_code, 3) << o.err;
+    std::vector<pid_t> pids;
+    size_t pos = 0;
+    while (pos < o.out.size()) {
+      size_t nl = o.out.find('\n', pos);
+      pids.push_back(std::atoi(o.out.substr(pos, nl - pos).c_str()));
+      pos = nl + 1;
+    }
+    ASSERT_EQ(pids.size(), 3u) << o.out;
+    for (pid_t p : pids) {
+      ASSERT_GT(p, 1);
+      EXPECT_FALSE(ProcessExists(p)) << "pid " << p << " survived the run " << pidns;
+    }
   }
-  ASSERT_EQ(pids.size(), 3u) << o.out;
-  for (pid_t p : pids) {
-    ASSERT_GT(p, 1);
-    EXPECT_FALSE(ProcessExists(p)) << "pid " << p << " survived the run";
+}
+
+// In the pid namespace the command is pid 2 (under detrun's init, pid 1),
+// and a sequential program's children get the same pids on every run.
+TEST(PidNamespaceTest, PidsAreTheSameOnEveryRun) {
+  const std::string out =
+      Twice({}, {"sh", "-c", "echo $$ $PPID; sh -c 'echo $$'; sh -c 'echo $$'"});
+  EXPECT_EQ(out, "2 1\n3\n4\n");
+  if (access("/usr/bin/python3", X_OK) == 0) {
+    EXPECT_EQ(Twice({}, {"/usr/bin/python3", "-c", "import os; print(os.getpid())"}), "2\n");
   }
+  // Off: the host's pids, different each run.
+  Output a = Detrun({"--pid-namespace=off", "sh", "-c", "echo $$"});
+  Output b = Detrun({"--pid-namespace=off", "sh", "-c", "echo $$"});
+  EXPECT_NE(a.out, b.out);
+  // Exit status and signals pass through the init unchanged.
+  EXPECT_EQ(Detrun({"sh", "-c", "exit 7"}).exit_code, 7);
+  EXPECT_EQ(Detrun({"sh", "-c", "kill -TERM $$"}).exit_code, 128 + SIGTERM);
+  EXPECT_EQ(Detrun({"--pid-namespace=bogus", "true"}).exit_code, 125);
 }
 
 TEST(CleanupTest, DetrunReturnsWhenTheCommandExitsEvenIfChildrenHoldStdout) {
