@@ -27,6 +27,20 @@ out=bench/RESULTS.md
   echo "- native: $("$B/bench/notify_loop" 20000)"
   echo "- detrun: $("$B/detrun" --clock=real -- "$B/bench/notify_loop" 20000)"
   echo
+  echo "## Clock read: one clock_gettime(CLOCK_MONOTONIC) through the vDSO, by --clock mode"
+  echo
+  echo "Command: \`$B/bench/compare_commands 11 '[PREFIX] $B/bench/clock_loop 0' '[PREFIX] $B/bench/clock_loop N'\`"
+  echo "with PREFIX empty (native) or \`$B/detrun --clock=MODE --\`; per call = (median(N) - median(0)) / N."
+  echo
+  echo "| mode | N | per call |"
+  echo "|---|---:|---:|"
+  for mode in native frozen real step; do
+    if [[ $mode == native ]]; then prefix=""; n=5000000; else prefix="$B/detrun --clock=$mode -- "; n=5000000; fi
+    [[ $mode == real || $mode == step ]] && n=20000
+    table=$("$B/bench/compare_commands" 11 "${prefix}$B/bench/clock_loop 0" "${prefix}$B/bench/clock_loop $n")
+    echo "| $mode | $n | $(awk -v n="$n" -F'|' 'NR==3{a=$3} NR==4{b=$3} END{gsub(/[ ms]/,"",a); gsub(/[ ms]/,"",b); printf "%.0f ns", (b-a)*1e6/n}' <<<"$table") |"
+  done
+  echo
   echo "## Seccomp filter: build and evaluate (Google Benchmark)"
   echo
   echo "Command: \`$B/bench/bpf_benchmark --benchmark_min_time=0.2\`"

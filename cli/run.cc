@@ -52,10 +52,12 @@ std::vector<std::string> CommandEnvironment(const Config& config) {
 absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& config) {
   std::vector<std::unique_ptr<Module>> modules;
   if (config.native) return modules;
-  modules.push_back(std::make_unique<TimeModule>(config));
+  auto time = std::make_unique<TimeModule>(config);
+  const std::optional<ConstantClocks> frozen = time->FrozenVdsoClocks();
+  modules.push_back(std::move(time));
   modules.push_back(std::make_unique<RandomModule>(config));
   modules.push_back(std::make_unique<AtRandomModule>(config));
-  absl::StatusOr<std::unique_ptr<VdsoModule>> vdso = VdsoModule::Create();
+  absl::StatusOr<std::unique_ptr<VdsoModule>> vdso = VdsoModule::Create(frozen);
   if (!vdso.ok()) return vdso.status();
   modules.push_back(std::move(*vdso));
   modules.push_back(std::make_unique<UtsModule>(config));

@@ -167,6 +167,18 @@ std::optional<int64_t> TimeModule::Base(int64_t id) const {
   return std::nullopt;
 }
 
+std::optional<ConstantClocks> TimeModule::FrozenVdsoClocks() const {
+  if (config_.clock != ClockMode::kFrozen) return std::nullopt;
+  ConstantClocks clocks;
+  for (int id = 0; id < ConstantClocks::kIds; ++id) {
+    if (std::optional<int64_t> base = Base(id)) {
+      const KernelTimespec ts = ToTimespec(*base);
+      clocks.by_id[id] = ConstantClocks::Value{ts.tv_sec, ts.tv_nsec};
+    }
+  }
+  return clocks;
+}
+
 std::optional<int64_t> TimeModule::Peek(const ThreadState& thread, int64_t id) const {
   std::optional<int64_t> base = Base(id);
   if (!base) return std::nullopt;

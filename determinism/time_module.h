@@ -81,6 +81,7 @@
 #include "core/module.h"
 #include "core/unique_fd.h"
 #include "determinism/kernel_time.h"
+#include "vdso/vdso_patch.h"
 
 namespace detrun {
 
@@ -121,6 +122,11 @@ class TimeModule : public Module {
   std::unique_ptr<ModuleState> SnapshotForClone(const ThreadState& creator) override;
   std::unique_ptr<ModuleState> NewThreadState(const ThreadState& thread,
                                               const ModuleState* inherited) override;
+
+  // In --clock=frozen, what each clock id reads, for the vDSO to answer
+  // clock_gettime, gettimeofday and time in-process (exact: a frozen clock
+  // is the same constant for every thread); nullopt in the other modes.
+  std::optional<ConstantClocks> FrozenVdsoClocks() const;
 
   // The value of `clock_id` for `thread` without advancing it; nullopt for
   // an invalid clock id (what times/getrusage/sysinfo report).

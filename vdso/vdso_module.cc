@@ -14,10 +14,11 @@
 namespace detrun {
 namespace {
 
-absl::StatusOr<std::vector<uint8_t>> PatchedFor(const std::vector<uint8_t>& original) {
+absl::StatusOr<std::vector<uint8_t>> PatchedFor(const std::vector<uint8_t>& original,
+                                                const std::optional<ConstantClocks>& constant) {
   absl::StatusOr<VdsoImage> image = ParseVdsoImage(original);
   if (!image.ok()) return image.status();
-  return BuildPatchedImage(original, *image, SyscallForwardingPatches());
+  return BuildPatchedImage(original, *image, SyscallForwardingPatches(constant));
 }
 
 // The child's own vDSO image, for the rare child whose image differs from
@@ -32,12 +33,14 @@ absl::StatusOr<std::vector<uint8_t>> ReadChildVdso(pid_t pid, uint64_t base, siz
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<VdsoModule>> VdsoModule::Create() {
+absl::StatusOr<std::unique_ptr<VdsoModule>> VdsoModule::Create(
+    const std::optional<ConstantClocks>& constant) {
   absl::StatusOr<std::vector<uint8_t>> original = ReadOwnVdso();
   if (!original.ok()) return original.status();
-  absl::StatusOr<std::vector<uint8_t>> patched = PatchedFor(*original);
+  absl::StatusOr<std::vector<uint8_t>> patched = PatchedFor(*original, constant);
   if (!patched.ok()) return patched.status();
-  return std::unique_ptr<VdsoModule>(new VdsoModule(std::move(*original), std::move(*patched)));
+  return std::unique_ptr<VdsoModule>(
+      new VdsoModule(std::move(*original), std::move(*patched), constant));
 }
 
 absl::Status VdsoModule::OnExecStop(ExecStop& stop) {
@@ -63,7 +66,7 @@ absl::Status VdsoModule::Patch(pid_t pid) {
   absl::StatusOr<std::vector<uint8_t>> theirs =
       ReadChildVdso(pid, auxv->vdso_base, original_.size());
   if (!theirs.ok()) return theirs.status();
-  absl::StatusOr<std::vector<uint8_t>> patched = PatchedFor(*theirs);
+  absl::StatusOr<std::vector<uint8_t>> patched = PatchedFor(*theirs, constant_);
   if (!patched.ok()) return patched.status();
   return PatchProcessVdso(pid, auxv->vdso_base, *theirs, *patched);
 }

@@ -17,10 +17,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/module.h"
+#include "vdso/vdso_patch.h"
 
 namespace detrun {
 
@@ -29,7 +31,10 @@ class VdsoModule : public Module {
   // Fails when this kernel's vDSO cannot be parsed or patched. Kernels that
   // refuse /proc/PID/mem writes (PROC_MEM_FORCE_PTRACE) are reported at the
   // first exec stop, in one clear line.
-  static absl::StatusOr<std::unique_ptr<VdsoModule>> Create();
+  // With `constant` (--clock=frozen), the clock functions answer
+  // in-process from it instead of making the syscall (vdso_patch.h).
+  static absl::StatusOr<std::unique_ptr<VdsoModule>> Create(
+      const std::optional<ConstantClocks>& constant = std::nullopt);
 
   std::string_view name() const override { return "vdso"; }
   void Register(Registry&) override {}
@@ -38,10 +43,12 @@ class VdsoModule : public Module {
 
  private:
   absl::Status Patch(pid_t pid);
-  VdsoModule(std::vector<uint8_t> original, std::vector<uint8_t> patched)
-      : original_(std::move(original)), patched_(std::move(patched)) {}
+  VdsoModule(std::vector<uint8_t> original, std::vector<uint8_t> patched,
+             std::optional<ConstantClocks> constant)
+      : original_(std::move(original)), patched_(std::move(patched)), constant_(constant) {}
   std::vector<uint8_t> original_;
   std::vector<uint8_t> patched_;
+  std::optional<ConstantClocks> constant_;
 };
 
 }  // namespace detrun

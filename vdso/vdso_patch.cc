@@ -3,6 +3,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -86,8 +87,64 @@ std::vector<uint8_t> GetrandomSyscallStub() {
   return code;
 }
 
-std::vector<PatchSpec> SyscallForwardingPatches() {
-  return {
+std::vector<uint8_t> ConstantClockGettimeStub(const ConstantClocks& clocks) {
+  std::vector<uint8_t> code = {
+      0x83, 0xff, 0x0b,                          // cmp edi, 11
+      0x77, 0x26,                                // ja .syscall (0x2b)
+      0x89, 0xf8,                                // mov eax, edi
+      0x48, 0xc1, 0xe0, 0x04,                    // shl rax, 4
+      0x48, 0x8d, 0x0d, 0x26, 0x00, 0x00, 0x00,  // lea rcx, [rip + 0x26] (table)
+      0x48, 0x8b, 0x14, 0x01,                    // mov rdx, [rcx + rax]
+      0x4c, 0x8b, 0x44, 0x01, 0x08,              // mov r8, [rcx + rax + 8]
+      0x49, 0x83, 0xf8, 0xff,                    // cmp r8, -1
+      0x74, 0x0a,                                // je .syscall (0x2b)
+      0x48, 0x89, 0x16,                          // mov [rsi], rdx
+      0x4c, 0x89, 0x46, 0x08,                    // mov [rsi + 8], r8
+      0x31, 0xc0,                                // xor eax, eax
+      0xc3,                                      // ret
+  };
+  const std::vector<uint8_t> syscall = SyscallStub(SYS_clock_gettime);  // .syscall
+  code.insert(code.end(), syscall.begin(), syscall.end());
+  code.resize(0x38, 0xcc);  // int3 up to the 8-aligned table
+  for (const std::optional<ConstantClocks::Value>& v : clocks.by_id) {
+    AppendLe(code, v ? static_cast<uint64_t>(v->sec) : 0, 8);
+    AppendLe(code, v ? static_cast<uint64_t>(v->nsec) : ~uint64_t{0}, 8);
+  }
+  return code;
+}
+
+std::vector<uint8_t> ConstantGettimeofdayStub(int64_t sec, int64_t usec) {
+  std::vector<uint8_t> code = {
+      0x48, 0x85, 0xff,  // test rdi, rdi
+      0x74, 0x15,        // je .tz (0x1a)
+      0x48, 0xb8,        // movabs rax, sec
+  };
+  AppendLe(code, static_cast<uint64_t>(sec), 8);
+  code.insert(code.end(), {0x48, 0x89, 0x07,           // mov [rdi], rax
+                           0x48, 0xc7, 0x47, 0x08});   // mov qword [rdi + 8], usec
+  AppendLe(code, static_cast<uint32_t>(usec), 4);
+  code.insert(code.end(), {
+                              0x48, 0x85, 0xf6,  // .tz: test rsi, rsi
+                              0x74, 0x07,        // je .done (0x26)
+                              0x48, 0xc7, 0x06, 0x00, 0x00, 0x00, 0x00,  // mov qword [rsi], 0
+                              0x31, 0xc0,        // .done: xor eax, eax
+                              0xc3,              // ret
+                          });
+  return code;
+}
+
+std::vector<uint8_t> ConstantTimeStub(int64_t sec) {
+  std::vector<uint8_t> code = {0x48, 0xb8};  // movabs rax, sec
+  AppendLe(code, static_cast<uint64_t>(sec), 8);
+  code.insert(code.end(), {0x48, 0x85, 0xff,   // test rdi, rdi
+                           0x74, 0x03,         // je .ret
+                           0x48, 0x89, 0x07,   // mov [rdi], rax
+                           0xc3});             // .ret: ret
+  return code;
+}
+
+std::vector<PatchSpec> SyscallForwardingPatches(const std::optional<ConstantClocks>& constant) {
+  std::vector<PatchSpec> specs = {
       {"__vdso_clock_gettime", SyscallStub(SYS_clock_gettime), true},
       {"__vdso_gettimeofday", SyscallStub(SYS_gettimeofday), true},
       {"__vdso_time", SyscallStub(SYS_time), true},
@@ -95,6 +152,15 @@ std::vector<PatchSpec> SyscallForwardingPatches() {
       {"__vdso_getcpu", SyscallStub(SYS_getcpu), false},
       {"__vdso_getrandom", GetrandomSyscallStub(), false},
   };
+  if (constant) {
+    const std::optional<ConstantClocks::Value>& realtime = constant->by_id[CLOCK_REALTIME];
+    const int64_t sec = realtime ? realtime->sec : 0;
+    const int64_t nsec = realtime ? realtime->nsec : 0;
+    specs[0].code = ConstantClockGettimeStub(*constant);
+    specs[1].code = ConstantGettimeofdayStub(sec, nsec / 1000);
+    specs[2].code = ConstantTimeStub(sec);
+  }
+  return specs;
 }
 
 absl::StatusOr<std::vector<uint8_t>> BuildPatchedImage(

@@ -26,7 +26,9 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,11 +81,55 @@ struct PatchSpec {
   bool required = true;
 };
 
+// What each clock id 0..11 reads when the clocks never move
+// (--clock=frozen): nullopt for an id the supervisor must answer (an
+// invalid one, so it says EINVAL).
+struct ConstantClocks {
+  static constexpr int kIds = 12;  // CLOCK_REALTIME (0) .. CLOCK_TAI (11)
+  struct Value {
+    int64_t sec;
+    int64_t nsec;  // 0 <= nsec < 1e9
+  };
+  std::array<std::optional<Value>, kIds> by_id;
+};
+
+// clock_gettime(id, ts) answered in-process from `clocks`, for ids 0..11
+// with a value; any other id (negative CPU-clock ids of other processes,
+// clock fds, invalid ones) makes the clock_gettime syscall. 51 bytes of
+// code, then the table (16 bytes per id) 8-aligned at offset 0x38:
+//   83 ff 0b               cmp edi, 11
+//   77 26                  ja .syscall           (unsigned: negatives too)
+//   89 f8                  mov eax, edi
+//   48 c1 e0 04            shl rax, 4
+//   48 8d 0d 26 00 00 00   lea rcx, [rip + table]
+//   48 8b 14 01            mov rdx, [rcx + rax]      (tv_sec)
+//   4c 8b 44 01 08         mov r8, [rcx + rax + 8]   (tv_nsec; -1: none)
+//   49 83 f8 ff            cmp r8, -1
+//   74 0a                  je .syscall
+//   48 89 16               mov [rsi], rdx
+//   4c 89 46 08            mov [rsi + 8], r8
+//   31 c0                  xor eax, eax
+//   c3                     ret
+// .syscall:
+//   b8 e4 00 00 00 0f 05 c3   (SyscallStub(clock_gettime))
+// A bad `ts` faults in the caller, as with the kernel's own vDSO.
+std::vector<uint8_t> ConstantClockGettimeStub(const ConstantClocks& clocks);
+
+// gettimeofday(tv, tz): tv (when not NULL) = {sec, usec}, tz (when not
+// NULL) = {0, 0}; returns 0. 41 bytes.
+std::vector<uint8_t> ConstantGettimeofdayStub(int64_t sec, int64_t usec);
+
+// time(tloc): returns `sec`, also stored at tloc when not NULL. 19 bytes.
+std::vector<uint8_t> ConstantTimeStub(int64_t sec);
+
 // Every vDSO function turned into its syscall, so the supervisor answers
 // all of them: __vdso_{clock_gettime,gettimeofday,time,clock_getres}
 // (required: every x86-64 vDSO since 2.6 has them), __vdso_getcpu and
 // __vdso_getrandom (optional; getrandom is only in Linux 6.11+).
-std::vector<PatchSpec> SyscallForwardingPatches();
+// With `constant` (frozen clocks), clock_gettime, gettimeofday and time
+// answer in-process instead: no syscall, no supervisor.
+std::vector<PatchSpec> SyscallForwardingPatches(
+    const std::optional<ConstantClocks>& constant = std::nullopt);
 
 // A copy of `original` with each spec's code written over its symbol's
 // entry. Aliases (`time` and `__vdso_time`) share one address: two specs

@@ -199,6 +199,82 @@ TEST(StubTest, GetrandomStubRefusesTheStateQueryAndForwardsReads) {
   EXPECT_EQ(fn(buf, sizeof buf, 0xffff, nullptr, 0), -EINVAL);
 }
 
+// The frozen clocks of a run started at 2020-01-01 + 0.123456789 s, as the
+// time module computes them (REALTIME family from the start, TAI 37 s
+// later, MONOTONIC family from 100 s, CPU clocks 0; id 10 invalid).
+ConstantClocks FrozenExample() {
+  ConstantClocks c;
+  const ConstantClocks::Value realtime{1577836800, 123456789};
+  for (int id : {CLOCK_REALTIME, CLOCK_REALTIME_COARSE, CLOCK_REALTIME_ALARM}) c.by_id[id] = realtime;
+  for (int id : {CLOCK_MONOTONIC, CLOCK_MONOTONIC_RAW, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME,
+                 CLOCK_BOOTTIME_ALARM}) {
+    c.by_id[id] = ConstantClocks::Value{100, 0};
+  }
+  c.by_id[CLOCK_PROCESS_CPUTIME_ID] = c.by_id[CLOCK_THREAD_CPUTIME_ID] = ConstantClocks::Value{0, 0};
+  c.by_id[CLOCK_TAI] = ConstantClocks::Value{1577836837, 123456789};
+  return c;
+}
+
+TEST(StubTest, ConstantClockGettimeAnswersFromItsTable) {
+  const ConstantClocks clocks = FrozenExample();
+  ExecutableCode code(ConstantClockGettimeStub(clocks));
+  auto fn = code.As<int (*)(clockid_t, timespec*)>();
+  for (int id = 0; id < ConstantClocks::kIds; ++id) {
+    timespec ts{-1, -1};
+    if (clocks.by_id[id]) {
+      EXPECT_EQ(fn(id, &ts), 0) << id;
+      EXPECT_EQ(ts.tv_sec, clocks.by_id[id]->sec) << id;
+      EXPECT_EQ(ts.tv_nsec, clocks.by_id[id]->nsec) << id;
+    } else {
+      // No value: the syscall, which rejects id 10 (CLOCK_SGI_CYCLE).
+      EXPECT_EQ(fn(id, &ts), -EINVAL) << id;
+    }
+  }
+  // Out-of-table ids go to the kernel too: a CPU clock of a pid (negative)
+  // works, an unknown id fails.
+  timespec ts{};
+  clockid_t own_cpu;
+  ASSERT_EQ(clock_getcpuclockid(getpid(), &own_cpu), 0);
+  EXPECT_EQ(fn(own_cpu, &ts), 0);
+  EXPECT_EQ(fn(12, &ts), -EINVAL);
+  EXPECT_EQ(fn(12345, &ts), -EINVAL);
+}
+
+TEST(StubTest, ConstantGettimeofdayAndTime) {
+  ExecutableCode gtod(ConstantGettimeofdayStub(1577836800, 123456));
+  auto g = gtod.As<int (*)(timeval*, struct timezone*)>();
+  timeval tv{-1, -1};
+  struct timezone tz{-1, -1};
+  EXPECT_EQ(g(&tv, &tz), 0);
+  EXPECT_EQ(tv.tv_sec, 1577836800);
+  EXPECT_EQ(tv.tv_usec, 123456);
+  EXPECT_EQ(tz.tz_minuteswest, 0);
+  EXPECT_EQ(tz.tz_dsttime, 0);
+  EXPECT_EQ(g(nullptr, nullptr), 0);
+  tv = {-1, -1};
+  EXPECT_EQ(g(&tv, nullptr), 0);
+  EXPECT_EQ(tv.tv_sec, 1577836800);
+  tz = {-1, -1};
+  EXPECT_EQ(g(nullptr, &tz), 0);
+  EXPECT_EQ(tz.tz_minuteswest, 0);
+
+  ExecutableCode time_code(ConstantTimeStub(1577836800));
+  auto t = time_code.As<time_t (*)(time_t*)>();
+  EXPECT_EQ(t(nullptr), 1577836800);
+  time_t stored = 0;
+  EXPECT_EQ(t(&stored), 1577836800);
+  EXPECT_EQ(stored, 1577836800);
+  // Before 1970 too (movabs takes any 64-bit value).
+  ExecutableCode old(ConstantTimeStub(-86400));
+  EXPECT_EQ(old.As<time_t (*)(time_t*)>()(nullptr), -86400);
+}
+
+TEST(StubTest, ConstantStubSizes) {
+  EXPECT_EQ(ConstantClockGettimeStub(FrozenExample()).size(), 0x38u + 16 * ConstantClocks::kIds);
+  EXPECT_EQ(ConstantGettimeofdayStub(1, 2).size(), 41u);
+  EXPECT_EQ(ConstantTimeStub(1).size(), 19u);
+}
+
 // --- BuildPatchedImage ----------------------------------------------------
 
 TEST(BuildPatchedImageTest, ForwardingPatchesFitTheRunningVdso) {
@@ -230,6 +306,12 @@ TEST(BuildPatchedImageTest, ForwardingPatchesFitTheRunningVdso) {
       ASSERT_EQ((*patched)[i], original[i]) << i;
     }
   }
+}
+
+TEST(BuildPatchedImageTest, FrozenPatchesFitTheRunningVdso) {
+  absl::StatusOr<std::vector<uint8_t>> patched = BuildPatchedImage(
+      OwnVdso(), OwnParsed(), SyscallForwardingPatches(FrozenExample()));
+  ASSERT_TRUE(patched.ok()) << patched.status();
 }
 
 TEST(BuildPatchedImageTest, AliasesArePatchedOnceAndMustAgree) {
