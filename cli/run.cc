@@ -53,11 +53,13 @@ absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& 
   std::vector<std::unique_ptr<Module>> modules;
   if (config.native) return modules;
   auto time = std::make_unique<TimeModule>(config);
-  const std::optional<ConstantClocks> frozen = time->FrozenVdsoClocks();
+  InProcessClocks in_process;
+  in_process.constant = time->FrozenVdsoClocks();
+  in_process.offset = time->RealVdsoClocks();
   modules.push_back(std::move(time));
   modules.push_back(std::make_unique<RandomModule>(config));
   modules.push_back(std::make_unique<AtRandomModule>(config));
-  absl::StatusOr<std::unique_ptr<VdsoModule>> vdso = VdsoModule::Create(frozen);
+  absl::StatusOr<std::unique_ptr<VdsoModule>> vdso = VdsoModule::Create(in_process);
   if (!vdso.ok()) return vdso.status();
   modules.push_back(std::move(*vdso));
   modules.push_back(std::make_unique<UtsModule>(config));

@@ -18,7 +18,17 @@ void Registry::Notify(int nr, std::vector<ArgMatcher> when,
               std::move(reason)});
 }
 
+void Registry::Allow(int nr, std::vector<ArgMatcher> when, std::string reason) {
+  allowed_.push_back(
+      Pending{nr, Entry{current_module_, current_name_, std::move(when), nullptr},
+              std::move(reason)});
+}
+
 SyscallPolicy Registry::BuildPolicy(SyscallPolicy base) const {
+  for (const Pending& p : allowed_) {
+    base.Add(p.nr, SyscallRule{p.entry.when, SyscallAction::Allow(),
+                               p.entry.module_name + ": " + p.reason});
+  }
   for (const Pending& p : pending_) {
     base.Add(p.nr, SyscallRule{p.entry.when, SyscallAction::Notify(),
                                p.entry.module_name + ": " + p.reason});

@@ -211,6 +211,12 @@ class Registry {
     Notify(nr, {}, std::move(handler), std::move(reason));
   }
 
+  // Syscall `nr` runs in the kernel, unnotified, when `when` holds: an
+  // exception ahead of every module's Notify rule for it (the escape
+  // denials still win). For calls detrun's own code makes in the child,
+  // recognisable by their arguments (e.g. the vDSO stubs' own clock read).
+  void Allow(int nr, std::vector<ArgMatcher> when, std::string reason);
+
   // Denials and notify rules merged into one policy: `base` (escape
   // denials, --no-network) first, so a denial always wins.
   SyscallPolicy BuildPolicy(SyscallPolicy base) const;
@@ -227,6 +233,7 @@ class Registry {
     std::string reason;
   };
   std::vector<Pending> pending_;
+  std::vector<Pending> allowed_;  // handler unused
   int current_module_ = -1;
   std::string current_name_;
 };

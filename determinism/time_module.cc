@@ -179,6 +179,16 @@ std::optional<ConstantClocks> TimeModule::FrozenVdsoClocks() const {
   return clocks;
 }
 
+std::optional<OffsetClocks> TimeModule::RealVdsoClocks() const {
+  if (config_.clock != ClockMode::kReal) return std::nullopt;
+  OffsetClocks clocks;
+  // Peek: Base(id) + (host monotonic - real_start_ns_).
+  for (int id = 0; id < OffsetClocks::kIds; ++id) {
+    if (std::optional<int64_t> base = Base(id)) clocks.offset_ns[id] = *base - real_start_ns_;
+  }
+  return clocks;
+}
+
 std::optional<int64_t> TimeModule::Peek(const ThreadState& thread, int64_t id) const {
   std::optional<int64_t> base = Base(id);
   if (!base) return std::nullopt;

@@ -127,6 +127,10 @@ class TimeModule : public Module {
   // clock_gettime, gettimeofday and time in-process (exact: a frozen clock
   // is the same constant for every thread); nullopt in the other modes.
   std::optional<ConstantClocks> FrozenVdsoClocks() const;
+  // In --clock=real, each clock id as host CLOCK_MONOTONIC + an offset, for
+  // the vDSO to answer clock_gettime in-process (exact: real mode has no
+  // per-thread state); nullopt in the other modes.
+  std::optional<OffsetClocks> RealVdsoClocks() const;
 
   // The value of `clock_id` for `thread` without advancing it; nullopt for
   // an invalid clock id (what times/getrusage/sysinfo report).

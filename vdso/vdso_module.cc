@@ -1,6 +1,9 @@
 #include "vdso/vdso_module.h"
 
 #include <fcntl.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,10 +18,10 @@ namespace detrun {
 namespace {
 
 absl::StatusOr<std::vector<uint8_t>> PatchedFor(const std::vector<uint8_t>& original,
-                                                const std::optional<ConstantClocks>& constant) {
+                                                const InProcessClocks& clocks) {
   absl::StatusOr<VdsoImage> image = ParseVdsoImage(original);
   if (!image.ok()) return image.status();
-  return BuildPatchedImage(original, *image, SyscallForwardingPatches(constant));
+  return BuildPatchedImage(original, *image, SyscallForwardingPatches(clocks));
 }
 
 // The child's own vDSO image, for the rare child whose image differs from
@@ -33,14 +36,29 @@ absl::StatusOr<std::vector<uint8_t>> ReadChildVdso(pid_t pid, uint64_t base, siz
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<VdsoModule>> VdsoModule::Create(
-    const std::optional<ConstantClocks>& constant) {
+absl::StatusOr<std::unique_ptr<VdsoModule>> VdsoModule::Create(InProcessClocks clocks) {
+  if (clocks.offset) {
+    // Unguessable without reading the child's own vDSO code: a program
+    // that does that and replays the call reads the host clock (a
+    // deliberate bypass, not an accident; README).
+    if (getrandom(clocks.magic.data(), sizeof clocks.magic, 0) != sizeof clocks.magic) {
+      return absl::ErrnoToStatus(errno, "getrandom for the vDSO clock marker");
+    }
+  }
   absl::StatusOr<std::vector<uint8_t>> original = ReadOwnVdso();
   if (!original.ok()) return original.status();
-  absl::StatusOr<std::vector<uint8_t>> patched = PatchedFor(*original, constant);
+  absl::StatusOr<std::vector<uint8_t>> patched = PatchedFor(*original, clocks);
   if (!patched.ok()) return patched.status();
   return std::unique_ptr<VdsoModule>(
-      new VdsoModule(std::move(*original), std::move(*patched), constant));
+      new VdsoModule(std::move(*original), std::move(*patched), clocks));
+}
+
+void VdsoModule::Register(Registry& registry) {
+  if (!clocks_.offset) return;
+  registry.Allow(SYS_clock_gettime,
+                 {ArgMatcher::Eq32(0, CLOCK_MONOTONIC), ArgMatcher::Eq64(2, clocks_.magic[0]),
+                  ArgMatcher::Eq64(3, clocks_.magic[1])},
+                 "the patched vDSO's own host-clock read (--clock=real, in-process)");
 }
 
 absl::Status VdsoModule::OnExecStop(ExecStop& stop) {
@@ -66,7 +84,7 @@ absl::Status VdsoModule::Patch(pid_t pid) {
   absl::StatusOr<std::vector<uint8_t>> theirs =
       ReadChildVdso(pid, auxv->vdso_base, original_.size());
   if (!theirs.ok()) return theirs.status();
-  absl::StatusOr<std::vector<uint8_t>> patched = PatchedFor(*theirs, constant_);
+  absl::StatusOr<std::vector<uint8_t>> patched = PatchedFor(*theirs, clocks_);
   if (!patched.ok()) return patched.status();
   return PatchProcessVdso(pid, auxv->vdso_base, *theirs, *patched);
 }

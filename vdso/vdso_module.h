@@ -31,24 +31,25 @@ class VdsoModule : public Module {
   // Fails when this kernel's vDSO cannot be parsed or patched. Kernels that
   // refuse /proc/PID/mem writes (PROC_MEM_FORCE_PTRACE) are reported at the
   // first exec stop, in one clear line.
-  // With `constant` (--clock=frozen), the clock functions answer
-  // in-process from it instead of making the syscall (vdso_patch.h).
-  static absl::StatusOr<std::unique_ptr<VdsoModule>> Create(
-      const std::optional<ConstantClocks>& constant = std::nullopt);
+  // With in-process clocks (--clock=frozen: constants; --clock=real: host
+  // monotonic plus offsets), the clock functions answer without the
+  // supervisor (vdso_patch.h). For offsets, Create picks the random marker
+  // of the stub's own clock read and Register lets exactly that call
+  // through the filter.
+  static absl::StatusOr<std::unique_ptr<VdsoModule>> Create(InProcessClocks clocks = {});
 
   std::string_view name() const override { return "vdso"; }
-  void Register(Registry&) override {}
+  void Register(Registry& registry) override;
   bool WantsExecStop() const override { return true; }
   absl::Status OnExecStop(ExecStop& stop) override;
 
  private:
   absl::Status Patch(pid_t pid);
-  VdsoModule(std::vector<uint8_t> original, std::vector<uint8_t> patched,
-             std::optional<ConstantClocks> constant)
-      : original_(std::move(original)), patched_(std::move(patched)), constant_(constant) {}
+  VdsoModule(std::vector<uint8_t> original, std::vector<uint8_t> patched, InProcessClocks clocks)
+      : original_(std::move(original)), patched_(std::move(patched)), clocks_(clocks) {}
   std::vector<uint8_t> original_;
   std::vector<uint8_t> patched_;
-  std::optional<ConstantClocks> constant_;
+  InProcessClocks clocks_;
 };
 
 }  // namespace detrun

@@ -113,6 +113,55 @@ std::vector<uint8_t> ConstantClockGettimeStub(const ConstantClocks& clocks) {
   return code;
 }
 
+std::vector<uint8_t> OffsetClockGettimeStub(const OffsetClocks& clocks,
+                                            const std::array<uint64_t, 2>& magic) {
+  std::vector<uint8_t> code = {
+      0x83, 0xff, 0x0b,                          // 00 cmp edi, 11
+      0x77, 0x6d,                                // 03 ja .plain (0x72)
+      0x89, 0xf8,                                // 05 mov eax, edi
+      0x48, 0x8d, 0x0d, 0x72, 0x00, 0x00, 0x00,  // 07 lea rcx, [rip + 0x72] (table, 0x80)
+      0x4c, 0x8b, 0x04, 0xc1,                    // 0e mov r8, [rcx + rax*8]
+      0x49, 0xb9,                                // 12 movabs r9, INT64_MIN
+  };
+  AppendLe(code, uint64_t{1} << 63, 8);
+  code.insert(code.end(), {
+                              0x4d, 0x39, 0xc8,              // 1c cmp r8, r9
+                              0x74, 0x51,                    // 1f je .plain (0x72)
+                              0xbf, 0x01, 0x00, 0x00, 0x00,  // 21 mov edi, CLOCK_MONOTONIC
+                              0x48, 0xba,                    // 26 movabs rdx, magic[0]
+                          });
+  AppendLe(code, magic[0], 8);
+  code.insert(code.end(), {0x49, 0xba});  // 30 movabs r10, magic[1]
+  AppendLe(code, magic[1], 8);
+  code.insert(code.end(), {
+                              0xb8, 0xe4, 0x00, 0x00, 0x00,              // 3a mov eax, 228
+                              0x0f, 0x05,                                // 3f syscall
+                              0x85, 0xc0,                                // 41 test eax, eax
+                              0x75, 0x2c,                                // 43 jnz .ret (0x71)
+                              0x48, 0x69, 0x06, 0x00, 0xca, 0x9a, 0x3b,  // 45 imul rax, [rsi], 1e9
+                              0x48, 0x03, 0x46, 0x08,                    // 4c add rax, [rsi + 8]
+                              0x4c, 0x01, 0xc0,                          // 50 add rax, r8
+                              0x48, 0x99,                                // 53 cqo
+                              0xb9, 0x00, 0xca, 0x9a, 0x3b,              // 55 mov ecx, 1e9
+                              0x48, 0xf7, 0xf9,                          // 5a idiv rcx
+                              0x48, 0x85, 0xd2,                          // 5d test rdx, rdx
+                              0x79, 0x06,                                // 60 jns .store (0x68)
+                              0x48, 0x01, 0xca,                          // 62 add rdx, rcx
+                              0x48, 0xff, 0xc8,                          // 65 dec rax
+                              0x48, 0x89, 0x06,                          // 68 mov [rsi], rax
+                              0x48, 0x89, 0x56, 0x08,                    // 6b mov [rsi + 8], rdx
+                              0x31, 0xc0,                                // 6f xor eax, eax
+                              0xc3,                                      // 71 .ret: ret
+                          });
+  const std::vector<uint8_t> plain = SyscallStub(SYS_clock_gettime);  // 72 .plain
+  code.insert(code.end(), plain.begin(), plain.end());
+  code.resize(0x80, 0xcc);  // int3 up to the table
+  for (const std::optional<int64_t>& offset : clocks.offset_ns) {
+    AppendLe(code, static_cast<uint64_t>(offset.value_or(INT64_MIN)), 8);
+  }
+  return code;
+}
+
 std::vector<uint8_t> ConstantGettimeofdayStub(int64_t sec, int64_t usec) {
   std::vector<uint8_t> code = {
       0x48, 0x85, 0xff,  // test rdi, rdi
@@ -143,7 +192,7 @@ std::vector<uint8_t> ConstantTimeStub(int64_t sec) {
   return code;
 }
 
-std::vector<PatchSpec> SyscallForwardingPatches(const std::optional<ConstantClocks>& constant) {
+std::vector<PatchSpec> SyscallForwardingPatches(const InProcessClocks& in_process) {
   std::vector<PatchSpec> specs = {
       {"__vdso_clock_gettime", SyscallStub(SYS_clock_gettime), true},
       {"__vdso_gettimeofday", SyscallStub(SYS_gettimeofday), true},
@@ -152,7 +201,10 @@ std::vector<PatchSpec> SyscallForwardingPatches(const std::optional<ConstantCloc
       {"__vdso_getcpu", SyscallStub(SYS_getcpu), false},
       {"__vdso_getrandom", GetrandomSyscallStub(), false},
   };
-  if (constant) {
+  if (in_process.offset) {
+    specs[0].code = OffsetClockGettimeStub(*in_process.offset, in_process.magic);
+  }
+  if (const std::optional<ConstantClocks>& constant = in_process.constant) {
     const std::optional<ConstantClocks::Value>& realtime = constant->by_id[CLOCK_REALTIME];
     const int64_t sec = realtime ? realtime->sec : 0;
     const int64_t nsec = realtime ? realtime->nsec : 0;

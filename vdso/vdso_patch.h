@@ -115,6 +115,26 @@ struct ConstantClocks {
 // A bad `ts` faults in the caller, as with the kernel's own vDSO.
 std::vector<uint8_t> ConstantClockGettimeStub(const ConstantClocks& clocks);
 
+// What each clock id 0..11 reads when the clocks run at the host's rate
+// (--clock=real): host CLOCK_MONOTONIC + offset_ns; nullopt for an id the
+// supervisor must answer.
+struct OffsetClocks {
+  static constexpr int kIds = 12;
+  std::array<std::optional<int64_t>, kIds> offset_ns;
+};
+
+// clock_gettime(id, ts) answered in-process for ids 0..11 with an offset:
+// the stub reads the host's CLOCK_MONOTONIC with its own syscall, marked
+// by `magic` in the otherwise unused argument registers rdx and r10 (the
+// filter lets exactly that call through, Registry::Allow), adds the
+// offset and normalises (floor division, so times before 1970 keep
+// 0 <= tv_nsec < 1e9). Other ids make the plain clock_gettime syscall,
+// answered by the supervisor. 122 bytes of code, then the offsets
+// (8 bytes per id, INT64_MIN: none) at offset 0x80. The layout is spelled
+// out in vdso_patch.cc.
+std::vector<uint8_t> OffsetClockGettimeStub(const OffsetClocks& clocks,
+                                            const std::array<uint64_t, 2>& magic);
+
 // gettimeofday(tv, tz): tv (when not NULL) = {sec, usec}, tz (when not
 // NULL) = {0, 0}; returns 0. 41 bytes.
 std::vector<uint8_t> ConstantGettimeofdayStub(int64_t sec, int64_t usec);
@@ -128,8 +148,14 @@ std::vector<uint8_t> ConstantTimeStub(int64_t sec);
 // __vdso_getrandom (optional; getrandom is only in Linux 6.11+).
 // With `constant` (frozen clocks), clock_gettime, gettimeofday and time
 // answer in-process instead: no syscall, no supervisor.
-std::vector<PatchSpec> SyscallForwardingPatches(
-    const std::optional<ConstantClocks>& constant = std::nullopt);
+// With `offset` (real clocks), clock_gettime answers in-process with its
+// marked syscall (see OffsetClockGettimeStub).
+struct InProcessClocks {
+  std::optional<ConstantClocks> constant;
+  std::optional<OffsetClocks> offset;
+  std::array<uint64_t, 2> magic{};  // for `offset`
+};
+std::vector<PatchSpec> SyscallForwardingPatches(const InProcessClocks& in_process = {});
 
 // A copy of `original` with each spec's code written over its symbol's
 // entry. Aliases (`time` and `__vdso_time`) share one address: two specs

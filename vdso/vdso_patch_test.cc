@@ -269,6 +269,45 @@ TEST(StubTest, ConstantGettimeofdayAndTime) {
   EXPECT_EQ(old.As<time_t (*)(time_t*)>()(nullptr), -86400);
 }
 
+int64_t HostMonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+}
+
+TEST(StubTest, OffsetClockGettimeAddsItsOffsetToTheHostMonotonicClock) {
+  OffsetClocks clocks;
+  const int64_t epoch_2020 = 1577836800LL * 1'000'000'000LL;
+  clocks.offset_ns[CLOCK_REALTIME] = epoch_2020 - HostMonotonicNs();
+  clocks.offset_ns[CLOCK_MONOTONIC] = 0;
+  // Before 1970: -1.5 s reads {-2, 500000000} (floor division).
+  clocks.offset_ns[CLOCK_TAI] = -HostMonotonicNs() - 1'500'000'000LL;
+  ExecutableCode code(OffsetClockGettimeStub(clocks, {0x1111, 0x2222}));
+  auto fn = code.As<int (*)(clockid_t, timespec*)>();
+  timespec ts{};
+  ASSERT_EQ(fn(CLOCK_REALTIME, &ts), 0);
+  EXPECT_EQ(ts.tv_sec, 1577836800);  // well within the first second
+  EXPECT_GE(ts.tv_nsec, 0);
+  EXPECT_LT(ts.tv_nsec, 1'000'000'000);
+  const int64_t before = HostMonotonicNs();
+  ASSERT_EQ(fn(CLOCK_MONOTONIC, &ts), 0);
+  const int64_t read = ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+  EXPECT_GE(read, before);
+  EXPECT_LE(read, HostMonotonicNs());
+  ASSERT_EQ(fn(CLOCK_TAI, &ts), 0);
+  EXPECT_EQ(ts.tv_sec, -2);
+  EXPECT_GE(ts.tv_nsec, 500'000'000);
+  EXPECT_LT(ts.tv_nsec, 600'000'000);
+  // No offset: the plain syscall (the host's own clock here, the
+  // supervisor's answer under detrun); invalid ids fail as the kernel does.
+  ASSERT_EQ(fn(CLOCK_BOOTTIME, &ts), 0);
+  EXPECT_EQ(fn(10, &ts), -EINVAL);
+  EXPECT_EQ(fn(-12345, &ts), -EINVAL);
+  // A bad pointer is the kernel's EFAULT from the stub's own read.
+  EXPECT_EQ(fn(CLOCK_MONOTONIC, nullptr), -EFAULT);
+  EXPECT_EQ(OffsetClockGettimeStub(clocks, {1, 2}).size(), 0x80u + 8 * OffsetClocks::kIds);
+}
+
 TEST(StubTest, ConstantStubSizes) {
   EXPECT_EQ(ConstantClockGettimeStub(FrozenExample()).size(), 0x38u + 16 * ConstantClocks::kIds);
   EXPECT_EQ(ConstantGettimeofdayStub(1, 2).size(), 41u);
@@ -310,7 +349,7 @@ TEST(BuildPatchedImageTest, ForwardingPatchesFitTheRunningVdso) {
 
 TEST(BuildPatchedImageTest, FrozenPatchesFitTheRunningVdso) {
   absl::StatusOr<std::vector<uint8_t>> patched = BuildPatchedImage(
-      OwnVdso(), OwnParsed(), SyscallForwardingPatches(FrozenExample()));
+      OwnVdso(), OwnParsed(), SyscallForwardingPatches(InProcessClocks{FrozenExample(), std::nullopt, {}}));
   ASSERT_TRUE(patched.ok()) << patched.status();
 }
 
