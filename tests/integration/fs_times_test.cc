@@ -346,5 +346,24 @@ TEST_F(FsTimesTest, IncrementalMakeSeesEditsOnlyWithReal) {
   EXPECT_EQ(Detrun(real).exit_code, 1);
 }
 
+TEST_F(FsTimesTest, PythonReusesAStalePycOnlyUnderClamp) {
+  const std::string dir = NewDir();
+  WriteFile(dir + "/m.py", "print('v1')\n");
+  // Bytecode caching on, whatever the caller's environment says.
+  auto import_m = [&](const char* mode) {
+    Output o = RunProgram({"env", "-u", "PYTHONDONTWRITEBYTECODE", "-C", dir, DetrunBin(), kStart,
+                           mode, "--", "/usr/bin/python3", "-c", "import m"});
+    EXPECT_EQ(o.exit_code, 0) << o.err;
+    return o.out;
+  };
+  if (!Exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+  EXPECT_EQ(import_m("--fs-times=clamp"), "v1\n");  // writes __pycache__/m.*.pyc
+  // An edit of the same size: its time reads as the start, like the one
+  // recorded in the .pyc, so the old bytecode runs.
+  WriteFile(dir + "/m.py", "print('v2')\n");
+  EXPECT_EQ(import_m("--fs-times=clamp"), "v1\n");
+  EXPECT_EQ(import_m("--fs-times=real"), "v2\n");
+}
+
 }  // namespace
 }  // namespace detrun::testing
