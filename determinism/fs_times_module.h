@@ -40,6 +40,12 @@
 //     --fs-times=real for incremental builds.
 //   - Only the stat family is covered: nothing else reports file times
 //     (io_uring, whose IORING_OP_STATX would, is refused).
+//   - The supervisor's stat runs in its loop: a stat that blocks in the
+//     kernel (a hung NFS server, an automount waiting for its daemon) holds
+//     every other intercepted call of the run until it returns, where
+//     natively only the caller would wait. (A FUSE server inside the run,
+//     which could deadlock this, cannot mount: mount is refused and
+//     no_new_privs disarms fusermount.)
 //
 // Cost: the module is registered whenever clamp is on, even when --time
 // lies in the host's future, because host files can carry future times too

@@ -294,9 +294,15 @@ TEST_F(FsTimesTest, ChrootedCommandStatsItsOwnRoot) {
   ASSERT_EQ(RunProgram({"cp", "/bin/busybox", root + "/bin/busybox"}).exit_code, 0);
   WriteFile(root + "/f", "in the chroot\n");
   ASSERT_EQ(symlink("/f", (root + "/bin/abs").c_str()), 0);
-  // As root chroot directly; otherwise in a new user namespace.
-  std::vector<std::string> enter = {"chroot", root};
-  if (geteuid() != 0) enter.insert(enter.begin(), {"unshare", "-r"});
+  // As root chroot directly; otherwise in a new user namespace. (By full
+  // path: Bazel's PATH has no sbin.)
+  std::string chroot_bin;
+  for (const char* path : {"/usr/sbin/chroot", "/sbin/chroot", "/usr/bin/chroot"}) {
+    if (chroot_bin.empty() && Exists(path)) chroot_bin = path;
+  }
+  if (chroot_bin.empty()) GTEST_SKIP() << "no chroot";
+  std::vector<std::string> enter = {chroot_bin, root};
+  if (geteuid() != 0) enter.insert(enter.begin(), {"/usr/bin/unshare", "-r"});
   std::vector<std::string> probe = enter;
   probe.insert(probe.end(), {"/bin/busybox", "true"});
   if (RunProgram(probe).exit_code != 0) GTEST_SKIP() << "cannot chroot here";
