@@ -218,7 +218,8 @@ class Walk {
 }  // namespace
 
 absl::Status ErrnoError(int error, std::string_view context) {
-  absl::Status status = absl::ErrnoToStatus(error, absl::string_view(context.data(), context.size()));
+  absl::Status status =
+      absl::ErrnoToStatus(error, absl::string_view(context.data(), context.size()));
   status.SetPayload(kErrnoPayload, absl::Cord(absl::StrCat(error)));
   return status;
 }

@@ -229,7 +229,8 @@ TEST_F(FsTimesTest, TarOfFilesWrittenInTheRunIsByteIdentical) {
   Output native = RunProgram({"sh", "-c", kArchiveScript, "sh", NewDir()});
   ASSERT_EQ(native.exit_code, 0) << native.err;
   EXPECT_THAT(native.out, Not(HasSubstr("2020-01-01")));
-  Output real = Detrun({kStart, "--fs-times=real", "--", "sh", "-c", kArchiveScript, "sh", NewDir()});
+  Output real =
+      Detrun({kStart, "--fs-times=real", "--", "sh", "-c", kArchiveScript, "sh", NewDir()});
   ASSERT_EQ(real.exit_code, 0) << real.err;
   EXPECT_THAT(real.out, Not(HasSubstr("2020-01-01")));
   EXPECT_NE(real.out.substr(0, 64), a.out.substr(0, 64));
