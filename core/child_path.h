@@ -51,6 +51,9 @@
 //     fails midway, fails with ENAMETOOLONG instead of the first error.
 //   - procfs's "self" is translated for the procfs instance of detrun's pid
 //     namespace (the thread's TGID as detrun sees it).
+//   - The fast path's check opens the path O_PATH, which may trigger an
+//     automount of its final component where a stat (AT_NO_AUTOMOUNT
+//     implied) would not; the call itself keeps the thread's flags.
 //
 // Life: free functions, no state; every descriptor returned belongs to the
 // caller. Errors are absl::Status values that carry an errno (ErrnoOf).
