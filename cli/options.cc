@@ -400,9 +400,13 @@ Determinism:
                       sched_getaffinity (nproc, Go, Java, Node) and getcpu;
                       not yet in /proc/cpuinfo or /sys (sysconf,
                       os.cpu_count). 1 to 1024. Default 1.
-  --fs-times=MODE     (Not implemented yet: refused when given.)
-                      clamp (default): file times later than the start time
-                        read as the start time (the SOURCE_DATE_EPOCH rule).
+  --fs-times=MODE     clamp (default): file times (stat, fstat, lstat,
+                        fstatat, statx) later than the start time read as
+                        the start time, the SOURCE_DATE_EPOCH rule, so
+                        archives of files written in the run are the same
+                        every time. Edits made after the start then look
+                        no newer than older files: use real for
+                        incremental builds (make, ninja).
                       real: file times as stored.
   --dirs=ORDER        (Not implemented yet: refused when given.)
                       Order of directory listings: sorted (default; bytewise

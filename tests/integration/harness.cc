@@ -28,6 +28,8 @@ std::string EnvOr(const char* name, const char* fallback) {
 }
 
 Running StartWithStdin(const std::vector<std::string>& argv, int* stdin_write) {
+  // Inherited by every program started (harness.h says why).
+  setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
     abort();

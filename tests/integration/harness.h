@@ -6,6 +6,13 @@
 // Paths: the detrun binary is $DETRUN_BIN (default: the build tree's), the
 // probes live in $DETRUN_PROBES_DIR; tests/run_unprivileged.sh sets both
 // when it re-runs this suite as an ordinary user.
+//
+// Every program runs with PYTHONDONTWRITEBYTECODE=1 (a test that wants a
+// bytecode cache unsets it and gives Python its own PYTHONPYCACHEPREFIX).
+// Under --fs-times=clamp a .pyc records the clamped source time, which
+// depends on --time: a written cache would carry one run (or test) into the
+// next, so that two runs of the same command differ, and as root it would
+// rewrite the system's __pycache__.
 #ifndef DETRUN_TESTS_INTEGRATION_HARNESS_H_
 #define DETRUN_TESTS_INTEGRATION_HARNESS_H_
 
