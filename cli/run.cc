@@ -38,13 +38,23 @@ int Fail(int code, absl::string_view message) {
 std::vector<std::string> CommandEnvironment(const Config& config) {
   std::vector<std::string> env;
   bool has_sde = false;
+  bool has_no_bytecode = false;
   for (char** e = environ; *e != nullptr; ++e) {
     env.emplace_back(*e);
     has_sde |= env.back().starts_with("SOURCE_DATE_EPOCH=");
+    has_no_bytecode |= env.back().starts_with("PYTHONDONTWRITEBYTECODE=");
   }
-  if (!config.native && !has_sde) {
+  if (config.native) return env;
+  if (!has_sde) {
     // ToUnixSeconds rounds toward negative infinity, like the clock.
     env.push_back(absl::StrCat("SOURCE_DATE_EPOCH=", absl::ToUnixSeconds(config.start_time)));
+  }
+  if (config.fs_times == FsTimes::kClamp && !has_no_bytecode) {
+    // Under clamp the installed .pyc files look stale (their sources read
+    // as old as the start): without this, Python run as root would rewrite
+    // the system's __pycache__ with clamped times, a change to the host
+    // that outlives the run (README, "File times").
+    env.push_back("PYTHONDONTWRITEBYTECODE=1");
   }
   return env;
 }

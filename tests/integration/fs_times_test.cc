@@ -359,7 +359,9 @@ TEST_F(FsTimesTest, PythonReusesAStalePycOnlyUnderClamp) {
   // Bytecode caching on, in a cache of the test's own (never the system's
   // __pycache__).
   auto import_m = [&](const char* mode) {
-    Output o = RunProgram({"env", "-u", "PYTHONDONTWRITEBYTECODE",
+    // An empty PYTHONDONTWRITEBYTECODE opts back in to writing .pyc files
+    // (detrun exports it as 1 under clamp only when it is unset).
+    Output o = RunProgram({"env", "PYTHONDONTWRITEBYTECODE=",
                            "PYTHONPYCACHEPREFIX=" + dir + "/cache", DetrunBin(), kStart, mode, "--",
                            "/usr/bin/python3", "-c",
                            "import sys; sys.path.insert(0, sys.argv[1]); import m", dir});
@@ -373,6 +375,24 @@ TEST_F(FsTimesTest, PythonReusesAStalePycOnlyUnderClamp) {
   WriteFile(dir + "/m.py", "print('v2')\n");
   EXPECT_EQ(import_m("--fs-times=clamp"), "v1\n");
   EXPECT_EQ(import_m("--fs-times=real"), "v2\n");
+}
+
+// Under clamp Python would take every installed .pyc for stale and, as
+// root, rewrite the system's __pycache__: detrun exports
+// PYTHONDONTWRITEBYTECODE=1 unless the caller set it.
+TEST(FsTimesEnvTest, PythonBytecodeWritingIsOffUnderClampUnlessAsked) {
+  auto seen = [](std::vector<std::string> env_args, const char* mode) {
+    std::vector<std::string> argv = {"env", "-u", "PYTHONDONTWRITEBYTECODE"};
+    argv.insert(argv.end(), env_args.begin(), env_args.end());
+    argv.push_back(DetrunBin());
+    argv.push_back(mode);
+    argv.insert(argv.end(), {"--", "printenv", "PYTHONDONTWRITEBYTECODE"});
+    return RunProgram(argv).out;
+  };
+  EXPECT_EQ(seen({}, "--fs-times=clamp"), "1\n");
+  EXPECT_EQ(seen({}, "--fs-times=real"), "");
+  EXPECT_EQ(seen({"PYTHONDONTWRITEBYTECODE="}, "--fs-times=clamp"), "\n");
+  EXPECT_EQ(seen({"PYTHONDONTWRITEBYTECODE=yes"}, "--fs-times=clamp"), "yes\n");
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 namespace detrun::testing {
 namespace {
 
+using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -96,8 +97,8 @@ TEST(TimeTest, RealClockStartsAtTheRequestedTimeAndMoves) {
   Output o = Detrun({kStart, "--clock=real", "--", Probe("clocks")});
   EXPECT_EQ(o.exit_code, 0) << o.err;
   EXPECT_THAT(o.out, HasSubstr("time 1577836800\n"));
-  // A real 1 s sleep.
-  EXPECT_THAT(o.out, HasSubstr("slept_ms 100"));
+  // A real 1 s sleep (a loaded machine may overshoot it a little).
+  EXPECT_THAT(o.out, ContainsRegex("slept_ms 1[0-9][0-9][0-9]\n"));
   EXPECT_GE(o.seconds, 0.9);
 }
 
