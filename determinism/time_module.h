@@ -148,11 +148,16 @@ class TimeModule : public Module {
     // (time_timers.cc); INT64_MAX: none.
     int64_t next_timer_ns = INT64_MAX;
     // A timed wait the kernel is running for this thread (step mode; see
-    // time_waits.cc): if the thread is next seen at or after
-    // wait_real_deadline_ns (host CLOCK_MONOTONIC), the wait timed out and
-    // the clock moves to wait_virtual_deadline_ns. -1: none.
+    // time_waits.cc), to end at wait_real_deadline_ns (host
+    // CLOCK_MONOTONIC); -1: none. Just before then the supervisor looks:
+    // a thread still asleep in that call will time out
+    // (wait_timed_out), and when it is next seen its clock moves to
+    // wait_virtual_deadline_ns. wait_seq tells this wait from later ones.
     int64_t wait_real_deadline_ns = -1;
     int64_t wait_virtual_deadline_ns = 0;
+    uint64_t wait_seq = 0;
+    bool wait_checked = false;
+    bool wait_timed_out = false;
   };
   // An absolute deadline rewritten in the child's memory in host terms for
   // the kernel, to be put back when the thread is next seen.
@@ -260,6 +265,10 @@ class TimeModule : public Module {
   // The thread is back from its previous call: apply a timeout, put back a
   // rewritten deadline.
   void FinishWait(SyscallContext& ctx);
+  // Notes a wait of `timeout_ns` real time whose deadline is
+  // `virtual_deadline` (elapsed terms), and schedules the look just before
+  // it ends.
+  void NoteWait(SyscallContext& ctx, int64_t timeout_ns, int64_t virtual_deadline);
   // Puts a rewritten deadline back as soon as the kernel has read it (the
   // thread sleeps in the call), polling with back-off from `attempt`.
   void RestoreWhenBlocked(Scheduler& scheduler, pid_t tid, uint64_t seq, int attempt);
@@ -267,6 +276,7 @@ class TimeModule : public Module {
   // By tid.
   absl::flat_hash_map<pid_t, Rewrite> rewrites_;
   uint64_t rewrite_seq_ = 0;
+  uint64_t wait_seq_ = 0;
 
   void BeforeNotification(SyscallContext& ctx) override;
   void OnProcessExit(const ProcessState& process,

@@ -8,10 +8,13 @@
 //                       pselect6, ppoll, epoll_pwait2, rt_sigtimedwait,
 //                       semtimedop, futex FUTEX_WAIT (timespec)
 //     The kernel waits that long in real time; nothing to translate. In
-//     step mode the supervisor notes the deadline: when the thread is next
-//     seen (its next intercepted call, e.g. the clock read that follows)
-//     and the timeout has passed in real time, the wait timed out and the
-//     thread's clock jumps to the deadline. So a Go or Node timer loop
+//     step mode the supervisor notes the deadline and looks at the thread
+//     just before it (1/10 of the timeout, at most 2 ms, earlier): still
+//     asleep in that call, it will time out, so when it is next seen (its
+//     next intercepted call, e.g. the clock read that follows) its clock
+//     jumps to the deadline. A thread woken early keeps its clock however
+//     long it computes afterwards, so the clock never depends on the
+//     host's speed. So a Go or Node timer loop
 //     (wait with the time left, read the clock, compare) ends after one
 //     wait instead of creeping forward a tick per round. In frozen and real
 //     modes relative waits are not even intercepted.
@@ -53,6 +56,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/child_memory.h"
@@ -134,6 +138,23 @@ std::optional<bool> SleepsInKernel(pid_t tid) {
   return strcmp(buf, "0") != 0 && strncmp(buf, "seccomp", 7) != 0;
 }
 
+// Whether thread `tid` sleeps in syscall `nr` itself (not in the seccomp
+// wait of a new call): /proc/TID/syscall names the call a blocked thread is
+// in.
+bool BlockedIn(pid_t tid, int nr) {
+  std::optional<bool> asleep = SleepsInKernel(tid);
+  if (!asleep || !*asleep) return false;
+  char path[64], buf[64];
+  snprintf(path, sizeof path, "/proc/%d/syscall", tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t len = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (len <= 0) return false;
+  buf[len] = '\0';
+  return atoi(buf) == nr;
+}
+
 }  // namespace
 
 void TimeModule::RegisterWaits(Registry& registry) {
@@ -201,9 +222,7 @@ std::optional<Response> TimeModule::Futex(SyscallContext& ctx) {
 
 std::optional<Response> TimeModule::RelativeWait(SyscallContext& ctx, int64_t timeout_ns) {
   if (config_.clock != ClockMode::kStep || timeout_ns <= 0) return std::nullopt;
-  VirtualClock& clock = ClockOf(ctx.thread);
-  clock.wait_real_deadline_ns = SatAdd(RealMonotonicNs(), timeout_ns);
-  clock.wait_virtual_deadline_ns = SatAdd(clock.elapsed_ns, timeout_ns);
+  NoteWait(ctx, timeout_ns, SatAdd(ClockOf(ctx.thread).elapsed_ns, timeout_ns));
   return Response::Continue();
 }
 
@@ -236,11 +255,7 @@ std::optional<Response> TimeModule::AbsoluteWait(SyscallContext& ctx, uint64_t a
   const uint64_t seq = ++rewrite_seq_;
   rewrites_[n.tid] = Rewrite{tgid, addr, value, host, seq};
   if (ctx.scheduler != nullptr) ScheduleRestore(*ctx.scheduler, n.tid, seq, 0);
-  if (config_.clock == ClockMode::kStep) {
-    VirtualClock& clock = ClockOf(ctx.thread);
-    clock.wait_real_deadline_ns = SatAdd(RealMonotonicNs(), left);
-    clock.wait_virtual_deadline_ns = deadline - base;
-  }
+  if (config_.clock == ClockMode::kStep) NoteWait(ctx, left, deadline - base);
   return Response::Continue();
 }
 
@@ -279,14 +294,44 @@ void TimeModule::ScheduleRestore(Scheduler& scheduler, pid_t tid, uint64_t seq, 
   });
 }
 
+void TimeModule::NoteWait(SyscallContext& ctx, int64_t timeout_ns, int64_t virtual_deadline) {
+  VirtualClock& clock = ClockOf(ctx.thread);
+  const int64_t now = RealMonotonicNs();
+  clock.wait_real_deadline_ns = SatAdd(now, timeout_ns);
+  clock.wait_virtual_deadline_ns = virtual_deadline;
+  clock.wait_seq = ++wait_seq_;
+  clock.wait_checked = false;
+  clock.wait_timed_out = false;
+  if (ctx.scheduler == nullptr) return;
+  // Look 1/10 of the timeout (at most 2 ms) before the deadline.
+  const int64_t margin = std::min<int64_t>(timeout_ns / 10, 2'000'000);
+  const pid_t tid = ctx.thread.tid;
+  const int nr = ctx.notification.nr;
+  const uint64_t seq = clock.wait_seq;
+  ctx.scheduler->At(SatAdd(now, timeout_ns - margin), [this, tid, nr, seq] {
+    auto it = clocks_.find(tid);
+    if (it == clocks_.end() || it->second->wait_seq != seq ||
+        it->second->wait_real_deadline_ns < 0) {
+      return;  // back already, or gone
+    }
+    it->second->wait_checked = true;
+    it->second->wait_timed_out = BlockedIn(tid, nr);
+  });
+}
+
 void TimeModule::FinishWait(SyscallContext& ctx) {
   VirtualClock& clock = ClockOf(ctx.thread);
   if (clock.wait_real_deadline_ns >= 0) {
-    // Back at or after the deadline: the wait timed out (a wake-up that
-    // lands within the last instant is taken for a timeout too).
-    if (RealMonotonicNs() >= clock.wait_real_deadline_ns) {
-      SleepUntil(ctx.thread, clock.wait_virtual_deadline_ns);
-    }
+    // Timed out: the thread was still asleep in the call just before its
+    // deadline (a wake-up in that last instant counts as a timeout too).
+    // A thread back early, woken by an event, keeps its clock, however
+    // long it then ran before this call: so the clock never depends on
+    // how fast the host computes. Without a look (no scheduler, unit
+    // tests) the time back decides.
+    const bool timed_out = clock.wait_checked
+                               ? clock.wait_timed_out
+                               : RealMonotonicNs() >= clock.wait_real_deadline_ns;
+    if (timed_out) SleepUntil(ctx.thread, clock.wait_virtual_deadline_ns);
     clock.wait_real_deadline_ns = -1;
   }
   auto it = rewrites_.find(ctx.thread.tid);
