@@ -14,6 +14,7 @@
 #include "core/supervisor.h"
 #include "determinism/at_random_module.h"
 #include "determinism/cpus_module.h"
+#include "determinism/procfs_module.h"
 #include "determinism/random_module.h"
 #include "determinism/time_module.h"
 #include "determinism/uts_module.h"
@@ -52,7 +53,9 @@ std::vector<std::string> CommandEnvironment(const Config& config) {
 absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& config) {
   std::vector<std::unique_ptr<Module>> modules;
   if (config.native) return modules;
-  modules.push_back(std::make_unique<TimeModule>(config));
+  auto time = std::make_unique<TimeModule>(config);
+  const TimeModule& clock = *time;  // procfs reads it; the list owns both
+  modules.push_back(std::move(time));
   modules.push_back(std::make_unique<RandomModule>(config));
   modules.push_back(std::make_unique<AtRandomModule>(config));
   absl::StatusOr<std::unique_ptr<VdsoModule>> vdso = VdsoModule::Create();
@@ -60,6 +63,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& 
   modules.push_back(std::move(*vdso));
   modules.push_back(std::make_unique<UtsModule>(config));
   modules.push_back(std::make_unique<CpusModule>(config));
+  modules.push_back(std::make_unique<ProcfsModule>(clock, config));
   return modules;
 }
 
