@@ -64,9 +64,7 @@ absl::StatusOr<UniqueFd> MakeContentFd(std::string_view name, std::string_view c
   // with its offset at 0.
   char self[32];
   snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
-  const int flags = (open_flags & O_PATH) != 0
-                        ? O_PATH | O_CLOEXEC
-                        : O_RDONLY | O_CLOEXEC | static_cast<int>(open_flags & kKeptStatusFlags);
+  const int flags = O_RDONLY | O_CLOEXEC | static_cast<int>(open_flags & kKeptStatusFlags);
   UniqueFd reopened(open(self, flags));
   if (!reopened.ok()) return absl::ErrnoToStatus(errno, "reopen memfd");
   return reopened;
@@ -149,7 +147,12 @@ std::optional<Response> VirtualFiles::HandleOpen(SyscallContext& ctx) const {
   }
   absl::StatusOr<std::string> content = file->provider(ctx);
   if (!content.ok()) return Response::Errno(EIO);
-  absl::StatusOr<UniqueFd> fd = MakeContentFd(file->path, *content, flags);
+  // O_PATH included: SECCOMP_IOCTL_NOTIF_ADDFD cannot install an O_PATH
+  // descriptor (the kernel's fget refuses them), and letting the kernel
+  // open the real file would show its size and, reopened through
+  // /proc/self/fd, its content. A readable descriptor of the content is
+  // the closest deterministic answer.
+  absl::StatusOr<UniqueFd> fd = MakeContentFd(file->path, *content, flags & ~uint64_t{O_PATH});
   // Out of descriptors or memory on detrun's side: never the host's file.
   if (!fd.ok()) return Response::Errno(ENOMEM);
   return Response::InjectOwnedFd(std::move(*fd), (flags & O_CLOEXEC) ? O_CLOEXEC : 0);

@@ -19,7 +19,15 @@
 //      errors.
 //   4. A provided file is answered here, as the kernel would answer for a
 //      read-only regular file, in its order:
-//        O_PATH                        an O_PATH descriptor of the content
+//        O_PATH                        a read-only descriptor of the
+//                                      content (with O_DIRECTORY: ENOTDIR).
+//                                      seccomp cannot install an O_PATH
+//                                      one (its fget refuses them), and
+//                                      the real file's would show the
+//                                      host file's size and, reopened via
+//                                      /proc/self/fd, its content; so
+//                                      read() works where the kernel
+//                                      would say EBADF
 //        O_CREAT|O_EXCL                EEXIST
 //        O_DIRECTORY (O_TMPFILE too)   ENOTDIR
 //        write access, O_TRUNC         EACCES: every provided file is
@@ -103,8 +111,8 @@ class VirtualFiles {
 
 // A sealed, read-only file holding `content` (see the top of the file),
 // opened with O_RDONLY plus the status flags of `open_flags` that a memfd
-// keeps; with O_PATH in `open_flags`, an O_PATH descriptor of it. `name`
-// appears in readlink(/proc/self/fd/N) as "/memfd:NAME (deleted)".
+// keeps. `name` appears in readlink(/proc/self/fd/N) as
+// "/memfd:detrun:NAME (deleted)".
 absl::StatusOr<UniqueFd> MakeContentFd(std::string_view name, std::string_view content,
                                        uint64_t open_flags);
 
