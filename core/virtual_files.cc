@@ -45,8 +45,7 @@ absl::StatusOr<UniqueFd> CreateMemfd(const std::string& name) {
 
 }  // namespace
 
-absl::StatusOr<UniqueFd> MakeContentFd(std::string_view name, std::string_view content,
-                                       uint64_t open_flags) {
+absl::StatusOr<UniqueFd> MakeSealedMemfd(std::string_view name, std::string_view content) {
   absl::StatusOr<UniqueFd> memfd = CreateMemfd(absl::StrCat("detrun:", std::string(name)));
   if (!memfd.ok()) return memfd.status();
   const int fd = memfd->get();
@@ -60,14 +59,25 @@ absl::StatusOr<UniqueFd> MakeContentFd(std::string_view name, std::string_view c
   }
   if (fchmod(fd, 0444) != 0) return absl::ErrnoToStatus(errno, "fchmod memfd");
   if (fcntl(fd, F_ADD_SEALS, kSeals) != 0) return absl::ErrnoToStatus(errno, "seal memfd");
+  return memfd;
+}
+
+absl::StatusOr<UniqueFd> ReopenReadOnly(int memfd, uint64_t open_flags) {
   // A fresh open file description, read-only (a memfd is born O_RDWR),
   // with its offset at 0.
   char self[32];
-  snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+  snprintf(self, sizeof self, "/proc/self/fd/%d", memfd);
   const int flags = O_RDONLY | O_CLOEXEC | static_cast<int>(open_flags & kKeptStatusFlags);
   UniqueFd reopened(open(self, flags));
   if (!reopened.ok()) return absl::ErrnoToStatus(errno, "reopen memfd");
   return reopened;
+}
+
+absl::StatusOr<UniqueFd> MakeContentFd(std::string_view name, std::string_view content,
+                                       uint64_t open_flags) {
+  absl::StatusOr<UniqueFd> memfd = MakeSealedMemfd(name, content);
+  if (!memfd.ok()) return memfd.status();
+  return ReopenReadOnly(memfd->get(), open_flags);
 }
 
 VirtualFiles::VirtualFiles(std::vector<Registry::ProvidedFile> files, const Config& config)
@@ -106,6 +116,24 @@ void VirtualFiles::Install(Registry& registry, const Config& config) {
         nr, [files](SyscallContext& ctx) { return files->HandleOpen(ctx); },
         "virtual files: opens of the files modules provide are answered with their content");
   }
+}
+
+absl::StatusOr<UniqueFd> VirtualFiles::ContentFd(const Registry::ProvidedFile& file,
+                                                 const std::string& content,
+                                                 uint64_t open_flags) const {
+  // Most files read the same at every open: reuse their sealed memfd (a
+  // reopen is one call instead of six).
+  Sealed& sealed = sealed_[&file];
+  if (!sealed.memfd.ok() || sealed.content != content) {
+    absl::StatusOr<UniqueFd> memfd = MakeSealedMemfd(file.path, content);
+    if (!memfd.ok()) {
+      sealed_.erase(&file);
+      return memfd.status();
+    }
+    sealed.memfd = std::move(*memfd);
+    sealed.content = content;
+  }
+  return ReopenReadOnly(sealed.memfd.get(), open_flags);
 }
 
 const Registry::ProvidedFile* VirtualFiles::Find(std::string_view canonical_path) const {
@@ -152,7 +180,7 @@ std::optional<Response> VirtualFiles::HandleOpen(SyscallContext& ctx) const {
   // open the real file would show its size and, reopened through
   // /proc/self/fd, its content. A readable descriptor of the content is
   // the closest deterministic answer.
-  absl::StatusOr<UniqueFd> fd = MakeContentFd(file->path, *content, flags & ~uint64_t{O_PATH});
+  absl::StatusOr<UniqueFd> fd = ContentFd(*file, *content, flags & ~uint64_t{O_PATH});
   // Out of descriptors or memory on detrun's side: never the host's file.
   if (!fd.ok()) return Response::Errno(ENOMEM);
   return Response::InjectOwnedFd(std::move(*fd), (flags & O_CLOEXEC) ? O_CLOEXEC : 0);

@@ -44,7 +44,8 @@
 //   virtual file is no way around the ruleset.
 //
 // The content goes in a memfd (MFD_CLOEXEC | MFD_ALLOW_SEALING, mode
-// 0444) sealed against writing, growing and shrinking, then reopened
+// 0444) sealed against writing, growing and shrinking (kept, and reused
+// for the next open that finds the same content), then reopened
 // read-only through /proc/self/fd with the caller's status flags
 // (O_NONBLOCK, O_APPEND, O_NOATIME, O_SYNC, O_DSYNC; O_DIRECT is dropped),
 // and installed in the child with SECCOMP_ADDFD_FLAG_SEND, O_CLOEXEC if
@@ -102,19 +103,33 @@ class VirtualFiles {
   bool LandlockAllows(std::string_view canonical_path) const;
 
  private:
+  // A read-only descriptor of `content` for `file`, see MakeContentFd.
+  absl::StatusOr<UniqueFd> ContentFd(const Registry::ProvidedFile& file,
+                                     const std::string& content, uint64_t open_flags) const;
+
   std::vector<Registry::ProvidedFile> files_;
   absl::flat_hash_map<std::string, size_t> by_path_;  // index into files_
   absl::flat_hash_set<std::string> names_;
   bool landlock_ = false;
   std::vector<std::string> allowed_;  // canonical --allow-read/--allow-write paths
+  // The last content of each file opened, sealed, reused while the content
+  // stays the same (a cache: the supervisor is single-threaded).
+  struct Sealed {
+    std::string content;
+    UniqueFd memfd;
+  };
+  mutable absl::flat_hash_map<const Registry::ProvidedFile*, Sealed> sealed_;
 };
 
 // A sealed, read-only file holding `content` (see the top of the file),
 // opened with O_RDONLY plus the status flags of `open_flags` that a memfd
 // keeps. `name` appears in readlink(/proc/self/fd/N) as
-// "/memfd:detrun:NAME (deleted)".
+// "/memfd:detrun:NAME (deleted)". It is MakeSealedMemfd then
+// ReopenReadOnly; the sealed memfd can be reopened any number of times.
 absl::StatusOr<UniqueFd> MakeContentFd(std::string_view name, std::string_view content,
                                        uint64_t open_flags);
+absl::StatusOr<UniqueFd> MakeSealedMemfd(std::string_view name, std::string_view content);
+absl::StatusOr<UniqueFd> ReopenReadOnly(int memfd, uint64_t open_flags);
 
 }  // namespace detrun
 

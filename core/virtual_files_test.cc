@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <string>
+#include <vector>
 
 #include "core/child_memory.h"
 #include "core/process_table.h"
@@ -199,6 +200,36 @@ TEST_F(HandleOpenTest, FlagsAsTheKernelWouldAnswerAReadOnlyFile) {
   EXPECT_EQ(fcntl(r->fd, F_GETFL) & (O_PATH | O_ACCMODE), O_RDONLY);
   EXPECT_EQ(ReadAll(r->fd), "virtual\n");
   EXPECT_EQ(error(O_PATH | O_DIRECTORY), ENOTDIR);
+}
+
+TEST_F(HandleOpenTest, SameContentReusesTheSealedFileNewContentGetsANewOne) {
+  int n = 0;
+  std::vector<Registry::ProvidedFile> list;
+  list.push_back(Registry::ProvidedFile{
+      provided_, "test",
+      [&n](SyscallContext&) -> absl::StatusOr<std::string> {
+        return std::string(n < 2 ? "same\n" : "changed\n");
+      },
+      "test"});
+  VirtualFiles files(std::move(list), config_);
+  auto inode = [&](std::string* content) {
+    std::optional<Response> r = Open(files, provided_, O_RDONLY);
+    ++n;
+    struct stat st {};
+    if (!r.has_value() || fstat(r->fd, &st) != 0) return ino_t{0};
+    *content = ReadAll(r->fd);
+    return st.st_ino;
+  };
+  std::string a, b, c;
+  const ino_t first = inode(&a);
+  const ino_t second = inode(&b);
+  const ino_t third = inode(&c);
+  EXPECT_EQ(a, "same\n");
+  EXPECT_EQ(b, "same\n");
+  EXPECT_EQ(c, "changed\n");
+  EXPECT_NE(first, 0u);
+  EXPECT_EQ(first, second);
+  EXPECT_NE(second, third);
 }
 
 TEST_F(HandleOpenTest, AProviderErrorIsEio) {
