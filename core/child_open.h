@@ -33,6 +33,9 @@
 //     match it: hard links and bind mounts keep their own names.
 //   - detrun walks with its own credentials: a directory the child may not
 //     search does not stop the walk here.
+//   - A thread detrun may not inspect (/proc/TID/cwd, /proc/TID/root need
+//     ptrace read access: a process made non-dumpable by exec'ing an
+//     unreadable binary) cannot be resolved.
 // A missing file is resolved as far as it exists: the existing part is
 // canonicalised and the missing components (plain names only) appended, so
 // a file that does not exist on this host still has a canonical name.

@@ -92,8 +92,12 @@ VirtualFiles::VirtualFiles(std::vector<Registry::ProvidedFile> files, const Conf
     }
     names_.emplace(LastComponent(path));
   }
-  // Host aliases after every own path, so an own path always wins.
+  // Host aliases after every own path, so an own path always wins. Not
+  // under /proc and /sys: the kernel's own trees name their files
+  // canonically, and a realpath per file (a readlink per component) would
+  // cost --cpus=1024 about 5000 calls at start-up for nothing.
   for (size_t i = 0; i < files_.size(); ++i) {
+    if (files_[i].path.starts_with("/proc/") || files_[i].path.starts_with("/sys/")) continue;
     std::string host;
     if (CanonicalHostPath(files_[i].path, &host) && host != files_[i].path) {
       if (by_path_.emplace(host, i).second) names_.emplace(LastComponent(host));

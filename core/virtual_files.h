@@ -78,9 +78,9 @@ namespace detrun {
 class VirtualFiles {
  public:
   // Indexes `files` by path, and by the host's canonical name of each path
-  // when it differs (/etc/hostname may be a symlink into /run or
-  // /nix/store: opening it reaches that name). A path provided twice
-  // aborts (a programming error).
+  // outside /proc and /sys when it differs (/etc/hostname may be a symlink
+  // into /run or /nix/store: opening it reaches that name). A path
+  // provided twice aborts (a programming error).
   VirtualFiles(std::vector<Registry::ProvidedFile> files, const Config& config);
 
   // Registers the open handlers when `registry` has provided files; call
