@@ -60,9 +60,8 @@ absl::Status CheckOpenHow(const open_how& how) {
   return absl::OkStatus();
 }
 
-absl::Status Errno(int error, std::string_view what) {
-  return absl::ErrnoToStatus(error, absl::StrCat(std::string(what)));
-}
+// (A view, so that nothing runs between the failed call and reading errno.)
+absl::Status Errno(int error, absl::string_view what) { return absl::ErrnoToStatus(error, what); }
 
 // The canonical path of our descriptor `fd`.
 absl::StatusOr<std::string> PathOfFd(int fd) {
