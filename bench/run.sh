@@ -41,6 +41,14 @@ out=bench/RESULTS.md
     echo "| $mode | $n | $(awk -v n="$n" -F'|' 'NR==3{a=$3} NR==4{b=$3} END{gsub(/[ ms]/,"",a); gsub(/[ ms]/,"",b); printf "%.0f ns", (b-a)*1e6/n}' <<<"$table") |"
   done
   echo
+  echo "## Opens: every open(2) goes through the supervisor once a module provides a file"
+  echo
+  echo "Command: \`$B/bench/compare_commands 10 '$B/detrun --native -- $B/bench/open_loop 100000 /etc/passwd' '$B/detrun -- $B/bench/open_loop 100000 /etc/passwd' '$B/detrun -- $B/bench/open_loop 100000 /etc/hostname'\`"
+  echo "(an ordinary file, let through to the kernel; a virtual file, answered by detrun)"
+  echo
+  "$B/bench/compare_commands" 10 "$B/detrun --native -- $B/bench/open_loop 100000 /etc/passwd" \
+    "$B/detrun -- $B/bench/open_loop 100000 /etc/passwd" "$B/detrun -- $B/bench/open_loop 100000 /etc/hostname"
+  echo
   echo "## Seccomp filter: build and evaluate (Google Benchmark)"
   echo
   echo "Command: \`$B/bench/bpf_benchmark --benchmark_min_time=0.2\`"

@@ -15,6 +15,7 @@
 #include "determinism/at_random_module.h"
 #include "determinism/cpus_module.h"
 #include "determinism/fs_times_module.h"
+#include "determinism/procfs_module.h"
 #include "determinism/random_module.h"
 #include "determinism/time_module.h"
 #include "determinism/uts_module.h"
@@ -67,6 +68,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& 
   InProcessClocks in_process;
   in_process.constant = time->FrozenVdsoClocks();
   in_process.offset = time->RealVdsoClocks();
+  const TimeModule& clock = *time;  // procfs reads it; the list owns both
   modules.push_back(std::move(time));
   modules.push_back(std::make_unique<RandomModule>(config));
   modules.push_back(std::make_unique<AtRandomModule>(config));
@@ -76,6 +78,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& 
   modules.push_back(std::make_unique<UtsModule>(config));
   modules.push_back(std::make_unique<CpusModule>(config));
   modules.push_back(std::make_unique<FsTimesModule>(config));
+  modules.push_back(std::make_unique<ProcfsModule>(clock, config));
   return modules;
 }
 

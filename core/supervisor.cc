@@ -31,6 +31,7 @@
 #include "absl/strings/str_format.h"
 #include "core/linux_compat.h"
 #include "core/syscall_table.h"
+#include "core/virtual_files.h"
 
 namespace detrun {
 namespace {
@@ -166,6 +167,8 @@ Supervisor::Supervisor(const Config& config, std::vector<Module*> modules)
     registry_.BeginModule(static_cast<int>(i), std::string(modules_[i]->name()));
     modules_[i]->Register(registry_);
   }
+  // One open handler for the files the modules provide (virtual_files.h).
+  VirtualFiles::Install(registry_, config_);
   dispatch_ = registry_.BuildDispatch();
   for (Module* m : modules_) wants_exec_stop_ |= m->WantsExecStop();
   table_ = std::make_unique<ProcessTable>(modules_, ProcessTable::DefaultHooks());

@@ -9,6 +9,7 @@
 
 #include "core/child_memory.h"
 #include "core/process_table.h"
+#include "determinism/uuid.h"
 
 namespace detrun {
 namespace {
@@ -43,11 +44,26 @@ void RandomModule::Register(Registry& registry) {
   registry.Notify(
       SYS_getrandom, [this](SyscallContext& ctx) { return Getrandom(ctx); },
       "getrandom bytes from the process's seeded stream");
+  registry.ProvideFile(
+      "/proc/sys/kernel/random/uuid",
+      [this](SyscallContext& ctx) -> absl::StatusOr<std::string> {
+        return NextUuid(ctx.process);
+      },
+      "a new UUID at each open, from the process's seeded uuid stream");
+}
+
+std::string RandomModule::NextUuid(const ProcessState& process) {
+  auto it = uuid_streams_.find(process.id);
+  if (it == uuid_streams_.end()) {
+    it = uuid_streams_.emplace(process.id, RandomStream(kUuidDomain, seed_, process.id)).first;
+  }
+  return Uuid::Random(it->second).ToString() + "\n";
 }
 
 void RandomModule::OnProcessExit(const ProcessState& process,
                                  const std::vector<const ThreadState*>&) {
   streams_.erase(process.id);
+  uuid_streams_.erase(process.id);
 }
 
 RandomStream& RandomModule::StreamOf(const ProcessState& process) {

@@ -41,10 +41,18 @@
 // GiB, roughly what the kernel itself takes. The stream's 32-bit ChaCha20
 // block counter repeats after 256 GiB read by one process.
 //
+// /proc/sys/kernel/random/uuid (a file served by the core,
+// core/virtual_files.h) gives a new random UUID (uuid.h) at every open, as
+// the kernel does: the next 16 bytes of the opening process's own "uuid"
+// RandomStream (seed, process identity), a stream apart from getrandom's so
+// that reading a UUID does not shift the getrandom bytes that follow. The
+// k-th UUID a process reads depends only on the seed, its identity and k
+// (threads of one process share the sequence, in the order of their opens).
+//
 // The vDSO getrandom of Linux 6.11+ is redirected to this syscall by the
-// vdso module; AT_RANDOM is the at_random module's (its own stream).
-// /dev/urandom and /dev/random are not virtualized yet: reading them gives
-// host bytes.
+// vdso module; AT_RANDOM is the at_random module's (its own stream); the
+// boot_id and machine-id the uts module's. /dev/urandom and /dev/random are
+// not virtualized yet: reading them gives host bytes.
 #ifndef DETRUN_DETERMINISM_RANDOM_MODULE_H_
 #define DETRUN_DETERMINISM_RANDOM_MODULE_H_
 
@@ -52,6 +60,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -70,6 +79,8 @@ class RandomModule : public Module {
   static constexpr size_t kChunkSize = 64 * 1024;
   // The stream's domain (random_stream.h).
   static constexpr std::string_view kDomain = "getrandom";
+  // The stream of /proc/sys/kernel/random/uuid.
+  static constexpr std::string_view kUuidDomain = "uuid";
 
   explicit RandomModule(const Config& config);
 
@@ -81,8 +92,12 @@ class RandomModule : public Module {
   // The getrandom handler. Exposed for tests.
   std::optional<Response> Getrandom(SyscallContext& ctx);
 
-  // Processes that currently have a stream. Exposed for tests.
-  size_t stream_count() const { return streams_.size(); }
+  // The content of /proc/sys/kernel/random/uuid for `process`'s next open.
+  std::string NextUuid(const ProcessState& process);
+
+  // Processes that currently have a stream (of either kind). Exposed for
+  // tests.
+  size_t stream_count() const { return streams_.size() + uuid_streams_.size(); }
 
   // One past the highest user address a syscall may touch (the kernel's
   // TASK_SIZE_MAX): 2^47 - 4096, or 2^56 - 4096 when the kernel runs 5-level
@@ -95,6 +110,7 @@ class RandomModule : public Module {
   uint64_t seed_;
   uint64_t user_end_;
   std::map<ProcessIdentity, RandomStream> streams_;
+  std::map<ProcessIdentity, RandomStream> uuid_streams_;
   std::vector<uint8_t> chunk_;  // reused between calls
 };
 

@@ -148,16 +148,15 @@ class TimeModule : public Module {
     // (time_timers.cc); INT64_MAX: none.
     int64_t next_timer_ns = INT64_MAX;
     // A timed wait the kernel is running for this thread (step mode; see
-    // time_waits.cc), to end at wait_real_deadline_ns (host
-    // CLOCK_MONOTONIC); -1: none. Just before then the supervisor looks:
-    // a thread still asleep in that call will time out
-    // (wait_timed_out), and when it is next seen its clock moves to
-    // wait_virtual_deadline_ns. wait_seq tells this wait from later ones.
-    int64_t wait_real_deadline_ns = -1;
+    // time_waits.cc): wait_timeout_ns of real time from wait_start_ns
+    // (host CLOCK_MONOTONIC; -1: none), when the thread had been on a CPU
+    // or waiting for one for wait_start_cpu_ns (/proc/TID/schedstat; -1:
+    // unknown). If it then slept the whole timeout, its clock moves to
+    // wait_virtual_deadline_ns when it is next seen.
+    int64_t wait_start_ns = -1;
+    int64_t wait_timeout_ns = 0;
+    int64_t wait_start_cpu_ns = -1;
     int64_t wait_virtual_deadline_ns = 0;
-    uint64_t wait_seq = 0;
-    bool wait_checked = false;
-    bool wait_timed_out = false;
   };
   // An absolute deadline rewritten in the child's memory in host terms for
   // the kernel, to be put back when the thread is next seen.
@@ -266,8 +265,7 @@ class TimeModule : public Module {
   // rewritten deadline.
   void FinishWait(SyscallContext& ctx);
   // Notes a wait of `timeout_ns` real time whose deadline is
-  // `virtual_deadline` (elapsed terms), and schedules the look just before
-  // it ends.
+  // `virtual_deadline` (elapsed terms).
   void NoteWait(SyscallContext& ctx, int64_t timeout_ns, int64_t virtual_deadline);
   // Puts a rewritten deadline back as soon as the kernel has read it (the
   // thread sleeps in the call), polling with back-off from `attempt`.
@@ -276,7 +274,6 @@ class TimeModule : public Module {
   // By tid.
   absl::flat_hash_map<pid_t, Rewrite> rewrites_;
   uint64_t rewrite_seq_ = 0;
-  uint64_t wait_seq_ = 0;
 
   void BeforeNotification(SyscallContext& ctx) override;
   void OnProcessExit(const ProcessState& process,

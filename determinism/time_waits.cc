@@ -8,13 +8,15 @@
 //                       pselect6, ppoll, epoll_pwait2, rt_sigtimedwait,
 //                       semtimedop, futex FUTEX_WAIT (timespec)
 //     The kernel waits that long in real time; nothing to translate. In
-//     step mode the supervisor notes the deadline and looks at the thread
-//     just before it (1/10 of the timeout, at most 2 ms, earlier): still
-//     asleep in that call, it will time out, so when it is next seen (its
-//     next intercepted call, e.g. the clock read that follows) its clock
-//     jumps to the deadline. A thread woken early keeps its clock however
-//     long it computes afterwards, so the clock never depends on the
-//     host's speed. So a Go or Node timer loop
+//     step mode the supervisor notes the deadline; when the thread is next
+//     seen (its next intercepted call, e.g. the clock read that follows)
+//     and it slept for the whole timeout (real time less its CPU and
+//     run-queue time, from /proc/TID/schedstat), the wait timed out and its
+//     clock jumps to the deadline. A thread woken early keeps its clock
+//     however long it computes afterwards, so the clock never depends on
+//     the host's speed or load. (Limit: a thread woken early that then
+//     blocks in a call detrun does not see, longer than the timeout, is
+//     taken for timed out.) So a Go or Node timer loop
 //     (wait with the time left, read the clock, compare) ends after one
 //     wait instead of creeping forward a tick per round. In frozen and real
 //     modes relative waits are not even intercepted.
@@ -138,21 +140,20 @@ std::optional<bool> SleepsInKernel(pid_t tid) {
   return strcmp(buf, "0") != 0 && strncmp(buf, "seccomp", 7) != 0;
 }
 
-// Whether thread `tid` sleeps in syscall `nr` itself (not in the seccomp
-// wait of a new call): /proc/TID/syscall names the call a blocked thread is
-// in.
-bool BlockedIn(pid_t tid, int nr) {
-  std::optional<bool> asleep = SleepsInKernel(tid);
-  if (!asleep || !*asleep) return false;
-  char path[64], buf[64];
-  snprintf(path, sizeof path, "/proc/%d/syscall", tid);
+// How long thread `tid` has been on a CPU plus waiting in a run queue, in
+// ns (the first two fields of /proc/TID/schedstat); -1 when unknown.
+int64_t OnCpuOrRunnableNs(pid_t tid) {
+  char path[64], buf[128];
+  snprintf(path, sizeof path, "/proc/%d/schedstat", tid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  if (fd < 0) return -1;
   ssize_t len = read(fd, buf, sizeof buf - 1);
   close(fd);
-  if (len <= 0) return false;
+  if (len <= 0) return -1;
   buf[len] = '\0';
-  return atoi(buf) == nr;
+  unsigned long long run = 0, wait = 0;
+  if (sscanf(buf, "%llu %llu", &run, &wait) != 2) return -1;
+  return static_cast<int64_t>(run + wait);
 }
 
 }  // namespace
@@ -296,43 +297,32 @@ void TimeModule::ScheduleRestore(Scheduler& scheduler, pid_t tid, uint64_t seq, 
 
 void TimeModule::NoteWait(SyscallContext& ctx, int64_t timeout_ns, int64_t virtual_deadline) {
   VirtualClock& clock = ClockOf(ctx.thread);
-  const int64_t now = RealMonotonicNs();
-  clock.wait_real_deadline_ns = SatAdd(now, timeout_ns);
+  clock.wait_start_ns = RealMonotonicNs();
+  clock.wait_timeout_ns = timeout_ns;
+  clock.wait_start_cpu_ns = OnCpuOrRunnableNs(ctx.thread.tid);
   clock.wait_virtual_deadline_ns = virtual_deadline;
-  clock.wait_seq = ++wait_seq_;
-  clock.wait_checked = false;
-  clock.wait_timed_out = false;
-  if (ctx.scheduler == nullptr) return;
-  // Look 1/10 of the timeout (at most 2 ms) before the deadline.
-  const int64_t margin = std::min<int64_t>(timeout_ns / 10, 2'000'000);
-  const pid_t tid = ctx.thread.tid;
-  const int nr = ctx.notification.nr;
-  const uint64_t seq = clock.wait_seq;
-  ctx.scheduler->At(SatAdd(now, timeout_ns - margin), [this, tid, nr, seq] {
-    auto it = clocks_.find(tid);
-    if (it == clocks_.end() || it->second->wait_seq != seq ||
-        it->second->wait_real_deadline_ns < 0) {
-      return;  // back already, or gone
-    }
-    it->second->wait_checked = true;
-    it->second->wait_timed_out = BlockedIn(tid, nr);
-  });
 }
 
 void TimeModule::FinishWait(SyscallContext& ctx) {
   VirtualClock& clock = ClockOf(ctx.thread);
-  if (clock.wait_real_deadline_ns >= 0) {
-    // Timed out: the thread was still asleep in the call just before its
-    // deadline (a wake-up in that last instant counts as a timeout too).
-    // A thread back early, woken by an event, keeps its clock, however
-    // long it then ran before this call: so the clock never depends on
-    // how fast the host computes. Without a look (no scheduler, unit
-    // tests) the time back decides.
-    const bool timed_out = clock.wait_checked
-                               ? clock.wait_timed_out
-                               : RealMonotonicNs() >= clock.wait_real_deadline_ns;
-    if (timed_out) SleepUntil(ctx.thread, clock.wait_virtual_deadline_ns);
-    clock.wait_real_deadline_ns = -1;
+  if (clock.wait_start_ns >= 0) {
+    // Timed out if the thread slept for the whole timeout: the real time
+    // since the call, less what it spent on a CPU or waiting for one. A
+    // thread woken early by an event keeps its clock however long it
+    // computes afterwards, and a loaded host (runnable, not running) does
+    // not count as sleep: the clock never depends on the host's speed.
+    // Without schedstat, the time the thread is back decides.
+    const int64_t wall = RealMonotonicNs() - clock.wait_start_ns;
+    const int64_t cpu = OnCpuOrRunnableNs(ctx.thread.tid);
+    const int64_t asleep =
+        clock.wait_start_cpu_ns >= 0 && cpu >= 0 ? wall - (cpu - clock.wait_start_cpu_ns) : wall;
+    // The kernel sleeps at least the timeout; allow for the few
+    // microseconds between our answer and the sleep, and the clock reads.
+    const int64_t slack = clock.wait_timeout_ns / 50 + 100'000;
+    if (asleep + slack >= clock.wait_timeout_ns) {
+      SleepUntil(ctx.thread, clock.wait_virtual_deadline_ns);
+    }
+    clock.wait_start_ns = -1;
   }
   auto it = rewrites_.find(ctx.thread.tid);
   if (it == rewrites_.end()) return;
