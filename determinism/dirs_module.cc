@@ -104,37 +104,21 @@ bool DirListing::AddDirents64(const uint8_t* data, size_t len) {
   return false;
 }
 
-size_t DirListing::DotsFirst() {
-  size_t placed = 0;
-  for (std::string_view dot : {std::string_view("."), std::string_view("..")}) {
-    for (size_t i = placed; i < entries_.size(); ++i) {
-      if (name(i) == dot) {
-        std::rotate(entries_.begin() + placed, entries_.begin() + i, entries_.begin() + i + 1);
-        ++placed;
-        break;
-      }
-    }
-  }
-  return placed;
-}
-
 void DirListing::SortByName() {
-  const size_t dots = DotsFirst();
-  std::sort(entries_.begin() + dots, entries_.end(), [this](const Entry& a, const Entry& b) {
+  std::sort(entries_.begin(), entries_.end(), [this](const Entry& a, const Entry& b) {
     return Bytewise(std::string_view(names_).substr(a.name_offset, a.name_len),
                     std::string_view(names_).substr(b.name_offset, b.name_len));
   });
 }
 
 void DirListing::Shuffle(const DirShuffleKey& key) {
-  const size_t dots = DotsFirst();
   struct Keyed {
     uint64_t hash;
     Entry entry;
   };
   std::vector<Keyed> keyed;
-  keyed.reserve(entries_.size() - dots);
-  for (size_t i = dots; i < entries_.size(); ++i) {
+  keyed.reserve(entries_.size());
+  for (size_t i = 0; i < entries_.size(); ++i) {
     const std::string_view n = name(i);
     uint8_t out[crypto_shorthash_siphash24_BYTES];
     crypto_shorthash_siphash24(out, reinterpret_cast<const uint8_t*>(n.data()), n.size(),
@@ -148,7 +132,7 @@ void DirListing::Shuffle(const DirShuffleKey& key) {
     return Bytewise(std::string_view(names_).substr(a.entry.name_offset, a.entry.name_len),
                     std::string_view(names_).substr(b.entry.name_offset, b.entry.name_len));
   });
-  for (size_t i = 0; i < keyed.size(); ++i) entries_[dots + i] = keyed[i].entry;
+  for (size_t i = 0; i < keyed.size(); ++i) entries_[i] = keyed[i].entry;
 }
 
 // ---------------------------------------------------------------- records

@@ -6,19 +6,21 @@
 // newest first, so `ls -f`, `find`, os.listdir, glob without sorting, and
 // every build that archives or links "all files in a directory" change
 // between machines and between runs. Under detrun:
-//   sorted  (default) "." and ".." first, then every other name in bytewise
-//           (memcmp, unsigned byte) order, whatever the bytes are (names
-//           that are not UTF-8 sort by their bytes).
-//   shuffle "." and ".." first, then the names ordered by SipHash-2-4 of the
-//           name keyed by RandomStream(kShuffleDomain, --seed, no process):
-//           a different order per --seed, the same for a given seed in
-//           every process and every run, and a name's place relative to
-//           another does not depend on what else is in the directory.
-//           For `detrun flaky` to expose code that depends on the order.
+//   sorted  (default) every entry, "." and ".." included, in bytewise
+//           (memcmp, unsigned byte) order of its name, whatever the bytes
+//           are (names that are not UTF-8 sort by their bytes).
+//   shuffle every entry ordered by SipHash-2-4 of its name keyed by
+//           RandomStream(kShuffleDomain, --seed, no process identity): a
+//           different order per --seed, the same for a given seed in every
+//           process and every run, and the relative order of two names does
+//           not depend on what else is in the directory. For `detrun flaky`
+//           to expose code that depends on the order.
 //   native  no interception (the module registers nothing).
-// Why "." and ".." first rather than sorted among the names (where "-x"
-// and "+x" would precede them): every Linux file system returns them
-// first, and code that skips "the first two entries" exists.
+// "." and ".." are not moved first: ext4 (measured here) already returns
+// them anywhere in its hash order, so code that skips "the first two
+// entries" is broken natively too, and a strict bytewise order is simpler
+// to state and to check. (Names starting with a byte below '.', such as
+// "-x" or "+x", precede them.)
 //
 // How a call is answered (both getdents64 and the old getdents, whose
 // struct linux_dirent has d_type in the record's last byte):
@@ -125,9 +127,9 @@ class DirListing {
   // malformed (nothing of it is added).
   bool AddDirents64(const uint8_t* data, size_t len);
 
-  // "." and ".." first, then bytewise by name.
+  // Bytewise by name.
   void SortByName();
-  // "." and ".." first, then by SipHash-2-4(key, name), ties by name.
+  // By SipHash-2-4(key, name), ties by name.
   void Shuffle(const DirShuffleKey& key);
 
   size_t size() const { return entries_.size(); }
@@ -146,8 +148,6 @@ class DirListing {
     uint16_t name_len;
     uint8_t type;
   };
-  // Moves "." then ".." to the front; returns how many there were.
-  size_t DotsFirst();
   std::vector<Entry> entries_;
   std::string names_;
 };
