@@ -213,8 +213,8 @@ void DirsModule::OnProcessExit(const ProcessState& process,
   cursors_.remove_if([&](const Cursor& c) { return c.owner_pid == process.pid; });
 }
 
-int DirsModule::ReadListing(int file, std::shared_ptr<const DirListing>* out) {
-  if (lseek(file, 0, SEEK_SET) != 0) return errno != 0 ? errno : EINVAL;
+int DirsModule::ReadListing(int file, off_t pos, std::shared_ptr<const DirListing>* out) {
+  if (pos != 0 && lseek(file, 0, SEEK_SET) != 0) return errno != 0 ? errno : EINVAL;
   read_buffer_.resize(kReadBufferBytes);
   auto listing = std::make_shared<DirListing>();
   for (;;) {
@@ -310,13 +310,26 @@ std::optional<Response> DirsModule::Getdents(SyscallContext& ctx, DirentFormat f
   // ENOTDIR): it runs the call.
   UniqueFd file = DuplicateChildFd(ctx, fd);
   if (!file.ok()) return std::nullopt;
-  struct stat st;
-  if (fstat(file.get(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
+  const pid_t pid = ctx.process.pid;
+  // Most calls continue what the same descriptor read last: that cursor
+  // is the one to try first, and it makes fstat unnecessary.
+  auto cursor = std::find_if(cursors_.begin(), cursors_.end(), [&](const Cursor& c) {
+    return c.owner_pid == pid && c.owner_fd == fd;
+  });
+  if (cursor != cursors_.end() && !SameDescription(cursor->file.get(), file.get())) {
+    cursor = cursors_.end();
+  }
+  DirKey key;
+  if (cursor != cursors_.end()) {
+    key = cursor->key;
+  } else {
+    struct stat st;
+    if (fstat(file.get(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
+    key = DirKey{st.st_dev, st.st_ino};
+    cursor = FindCursor(key, file.get(), pid, fd);
+  }
   const off_t pos = lseek(file.get(), 0, SEEK_CUR);
   if (pos < 0) return std::nullopt;  // no seekable position: native order
-  const DirKey key{st.st_dev, st.st_ino};
-  const pid_t pid = ctx.process.pid;
-  auto cursor = FindCursor(key, file.get(), pid, fd);
 
   // Position 0 (a new open or a rewind) takes a new snapshot; any other
   // continues the description's listing.
@@ -325,7 +338,7 @@ std::optional<Response> DirsModule::Getdents(SyscallContext& ctx, DirentFormat f
   bool moved = false;  // whether our reading moved the position
   if (listing == nullptr) {
     moved = true;
-    if (ReadListing(file.get(), &listing) != 0) {
+    if (ReadListing(file.get(), pos, &listing) != 0) {
       lseek(file.get(), pos, SEEK_SET);
       return std::nullopt;  // e.g. a deleted directory: the kernel's ENOENT
     }

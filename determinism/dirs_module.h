@@ -201,8 +201,8 @@ class DirsModule : public Module {
 
  private:
   struct DirKey {
-    dev_t dev;
-    ino_t ino;
+    dev_t dev = 0;
+    ino_t ino = 0;
     bool operator==(const DirKey&) const = default;
     template <typename H>
     friend H AbslHashValue(H h, const DirKey& k) {
@@ -224,8 +224,9 @@ class DirsModule : public Module {
   // cursors whose (pid, fd) now names another description.
   CursorList::iterator FindCursor(const DirKey& key, int file, pid_t pid, int fd);
   void AddCursor(Cursor cursor);
-  // Reads and orders the whole directory; errno on failure.
-  int ReadListing(int file, std::shared_ptr<const DirListing>* out);
+  // Reads and orders the whole directory (`file` is at `pos`); errno on
+  // failure.
+  int ReadListing(int file, off_t pos, std::shared_ptr<const DirListing>* out);
   std::shared_ptr<const DirListing> Recent(const DirKey& key);
   void RememberRecent(const DirKey& key, std::shared_ptr<const DirListing> listing);
 

@@ -417,6 +417,41 @@ TEST_F(DirsHandlerTest, FdReuseAfterCloseStartsOver) {
   close(again);
 }
 
+TEST_F(DirsHandlerTest, ManyDescriptionsReadPartWayStayBounded) {
+  DirsModule m(config_);
+  const std::vector<std::string> rest(kSorted.begin() + 2, kSorted.end());
+  std::vector<int> fds;
+  uint8_t buf[48];
+  for (size_t i = 0; i < DirsModule::kMaxCursors + 40; ++i) {
+    int fd = OpenDir(dir_);
+    ASSERT_TRUE(Call(m, fd, buf, sizeof buf));
+    fds.push_back(fd);
+    ASSERT_LE(m.cursor_count(), DirsModule::kMaxCursors);
+  }
+  // Every description continues where it was, with its cursor or without.
+  for (int fd : fds) EXPECT_EQ(ReadAll(m, fd, 48), rest);
+  EXPECT_EQ(m.cursor_count(), 0u);
+  for (int fd : fds) close(fd);
+  fds.clear();
+
+  // Descriptions closed part-way are dropped by the sweep at the limit.
+  for (size_t i = 0; i < DirsModule::kMaxCursors; ++i) {
+    int fd = OpenDir(dir_);
+    ASSERT_TRUE(Call(m, fd, buf, sizeof buf));
+    fds.push_back(fd);
+  }
+  EXPECT_EQ(m.cursor_count(), DirsModule::kMaxCursors);
+  for (int fd : fds) close(fd);
+  const int opened = OpenDir(dir_);
+  int fd = fcntl(opened, F_DUPFD_CLOEXEC, 900);  // a number no cursor names
+  close(opened);
+  ASSERT_GE(fd, 900);
+  ASSERT_TRUE(Call(m, fd, buf, sizeof buf));
+  EXPECT_EQ(m.cursor_count(), 1u);
+  EXPECT_EQ(ReadAll(m, fd, 48), rest);
+  close(fd);
+}
+
 TEST_F(DirsHandlerTest, BufferTooSmallIsEinvalButZeroAtTheEnd) {
   DirsModule m(config_);
   int fd = OpenDir(dir_);
