@@ -264,8 +264,8 @@ std::string CompareProbe(const std::string& base, const std::vector<std::string>
 }
 
 const std::vector<std::string> kProbeSections = {
-    "setup", "plain", "reuse", "rewind", "seekdir", "lseek0", "dup",     "fork",
-    "small", "efault", "types", "nonutf8", "old",  "offsets"};
+    "setup", "plain",  "reuse", "rewind",  "seekdir", "lseek0", "dup",    "fork",
+    "threads", "small", "efault", "types", "nonutf8", "old",    "offsets"};
 
 TEST_F(DirsTest, ProbeEdgeCasesOnBothFileSystems) {
   for (const std::string& base : Bases()) {
@@ -286,6 +286,7 @@ TEST_F(DirsTest, ProbeEdgeCasesOnBothFileSystems) {
         "\\xff\\xfe\n"));
     EXPECT_THAT(out, HasSubstr("fork: parent after the child read the rest: 0, unique: yes, "
                                "count: 18\n"));
+    EXPECT_THAT(out, HasSubstr("threads: 8 listings of 18 entries, identical: yes\n"));
     EXPECT_THAT(out, HasSubstr("small 1 byte: EINVAL\n"));
     EXPECT_THAT(out, HasSubstr("seekdir a: 18 entries, 0 mismatches, end position reads the "
                                "end: yes, from the middle: 9 entries, 0 mismatches\n"));

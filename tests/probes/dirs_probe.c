@@ -14,6 +14,8 @@
 //   dup      part of a/ through fd, the rest through dup(fd), fd at the end
 //   fork     part of a/, fork, the child reads the rest, then the parent
 //            is at the end (the description is shared)
+//   threads  8 threads list a/ at once, each through its own descriptor
+//            with small buffers
 //   small    1-byte, 0-byte, 23-byte and >INT_MAX-byte buffers: EINVAL; at
 //            the end: 0
 //   efault   NULL buffer: EFAULT; a buffer whose tail is unmapped: the
@@ -38,6 +40,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -383,6 +386,36 @@ static void fork_section(void) {
   clear(&all);
 }
 
+enum { kThreads = 8 };
+static struct names thread_lists[kThreads];
+
+static void* list_in_thread(void* arg) {
+  struct names* ns = arg;
+  int fd = open_dir(path_of("a"));
+  read_rest(fd, ns, 64);
+  close(fd);
+  return NULL;
+}
+
+static void threads(void) {
+  pthread_t t[kThreads];
+  for (int i = 0; i < kThreads; ++i) {
+    if (pthread_create(&t[i], NULL, list_in_thread, &thread_lists[i]) != 0) die("pthread_create");
+  }
+  for (int i = 0; i < kThreads; ++i) pthread_join(t[i], NULL);
+  int same = 1;
+  for (int i = 1; i < kThreads; ++i) {
+    if (thread_lists[i].n != thread_lists[0].n) same = 0;
+    for (size_t k = 0; same && k < thread_lists[0].n; ++k) {
+      if (strcmp(thread_lists[i].v[k], thread_lists[0].v[k]) != 0) same = 0;
+    }
+  }
+  printf("threads: %d listings of %zu entries, identical: %s\n", kThreads, thread_lists[0].n,
+         same ? "yes" : "no");
+  print_list("threads", &thread_lists[0]);
+  for (int i = 0; i < kThreads; ++i) clear(&thread_lists[i]);
+}
+
 static void show(const char* what, long r) {
   if (r < 0) {
     printf("%s: %s\n", what, errname(errno));
@@ -643,6 +676,7 @@ int main(int argc, char** argv) {
     else if (!strcmp(s, "lseek0")) lseek0();
     else if (!strcmp(s, "dup")) dup_section();
     else if (!strcmp(s, "fork")) fork_section();
+    else if (!strcmp(s, "threads")) threads();
     else if (!strcmp(s, "small")) small();
     else if (!strcmp(s, "efault")) efault();
     else if (!strcmp(s, "types")) types();
