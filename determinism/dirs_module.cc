@@ -309,6 +309,12 @@ std::optional<Response> DirsModule::Getdents(SyscallContext& ctx, DirentFormat f
   // Errors before anything is read are the kernel's to give (EBADF,
   // ENOTDIR): it runs the call.
   UniqueFd file = DuplicateChildFd(ctx, fd);
+  if (!file.ok() && (errno == EMFILE || errno == ENFILE) && !cursors_.empty()) {
+    // Out of descriptors: the ones our cursors hold are ours to give back
+    // (their descriptions continue through the recent listings).
+    cursors_.clear();
+    file = DuplicateChildFd(ctx, fd);
+  }
   if (!file.ok()) return std::nullopt;
   const pid_t pid = ctx.process.pid;
   // Most calls continue what the same descriptor read last: that cursor
