@@ -410,11 +410,15 @@ Determinism:
                         no newer than older files: use real for
                         incremental builds (make, ninja).
                       real: file times as stored.
-  --dirs=ORDER        (Not implemented yet: refused when given.)
-                      Order of directory listings: sorted (default; bytewise
-                      by name), shuffle (a different order per --seed, to
-                      shake out order dependencies), native (as the file
-                      system returns them).
+  --dirs=ORDER        Order in which directories list their entries
+                      (getdents64/getdents: ls -f, find, readdir, os.listdir,
+                      glob), "." and ".." always first:
+                      sorted (default): bytewise by name, on every file
+                        system (ext4, tmpfs, /proc, /sys, ...).
+                      shuffle: a seeded order, different per --seed and the
+                        same in every process, to shake out code that
+                        depends on the order.
+                      native: as the file system returns them.
   --record=FILE       (Not implemented yet: refused when given.)
                       Write a trace of what the command observed to FILE,
                       for detrun show, diff and replay.

@@ -14,6 +14,7 @@
 #include "core/supervisor.h"
 #include "determinism/at_random_module.h"
 #include "determinism/cpus_module.h"
+#include "determinism/dirs_module.h"
 #include "determinism/fs_times_module.h"
 #include "determinism/procfs_module.h"
 #include "determinism/random_module.h"
@@ -77,6 +78,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& 
   modules.push_back(std::move(*vdso));
   modules.push_back(std::make_unique<UtsModule>(config));
   modules.push_back(std::make_unique<CpusModule>(config));
+  modules.push_back(std::make_unique<DirsModule>(config));
   modules.push_back(std::make_unique<FsTimesModule>(config));
   modules.push_back(std::make_unique<ProcfsModule>(clock, config));
   return modules;
@@ -87,7 +89,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& 
 const std::vector<std::string>& NotYetImplementedOptions() {
   // Each entry leaves this list when its module lands (time: issue 3;
   // random, hostname, cpus, dirs: issue 4; record: issue 5).
-  static const std::vector<std::string> kPending = {"dirs", "record"};
+  static const std::vector<std::string> kPending = {"record"};
   return kPending;
 }
 
