@@ -370,9 +370,10 @@ add up.
 
 Determinism:
   --seed=N            Seed of the randomness the command sees (getrandom,
-                      the vDSO getrandom, AT_RANDOM, /etc/machine-id,
-                      /proc/sys/kernel/random/{boot_id,uuid}; /dev/urandom
-                      not yet): a decimal integer from 0 to
+                      the vDSO getrandom, AT_RANDOM, /dev/urandom,
+                      /dev/random, /etc/machine-id, the --dirs=shuffle order,
+                      /proc/sys/kernel/random/{boot_id,uuid}): a decimal
+                      integer from 0 to
                       18446744073709551615 (2^64-1). Default 0.
   --time=T            Start time of the virtual clock, one of:
                         YYYY-MM-DD                            midnight UTC

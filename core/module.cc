@@ -55,7 +55,17 @@ void Registry::ProvideFile(std::string canonical_path, FileProvider provider,
   // Twice-provided paths are caught where the files are indexed
   // (core/virtual_files.cc).
   files_.push_back(ProvidedFile{std::move(canonical_path), current_name_, std::move(provider),
-                                std::move(reason)});
+                                std::move(reason), nullptr});
+}
+
+void Registry::ProvideDevice(std::string canonical_path, DeviceProvider device,
+                             std::string reason) {
+  if (!IsCanonicalPath(canonical_path)) {
+    Die(current_name_ + " provides a device whose path is not canonical: '" + canonical_path +
+        "'");
+  }
+  files_.push_back(ProvidedFile{std::move(canonical_path), current_name_, nullptr,
+                                std::move(reason), std::move(device)});
 }
 
 SyscallPolicy Registry::BuildPolicy(SyscallPolicy base) const {

@@ -86,7 +86,7 @@ struct Response {
   static Response InjectFd(int fd, uint32_t flags) {
     return {Kind::kInjectFd, 0, 0, fd, flags};
   }
-  // `answer` (not an injected fd: the fd is not kept), sent at `until_ns`.
+  // kInjectFd of a descriptor this Response owns (see owned_fd).
   static Response InjectOwnedFd(UniqueFd fd, uint32_t flags) {
     Response r = InjectFd(fd.get(), flags);
     r.owned_fd = std::make_shared<const UniqueFd>(std::move(fd));
@@ -108,6 +108,10 @@ class Scheduler {
   // Calls `fn` once, when the host's CLOCK_MONOTONIC reaches `at_ns` (at
   // once if it has). Pending calls are dropped when the run ends.
   virtual void At(int64_t at_ns, std::function<void()> fn) = 0;
+  // Calls `fn` with the ready events whenever `fd` (ours) is ready for
+  // `events` (EPOLLIN/EPOLLOUT, level-triggered; EPOLLHUP/EPOLLERR always);
+  // `fn` returns false to stop watching (the caller then closes fd).
+  virtual void Watch(int fd, uint32_t events, std::function<bool(uint32_t)> fn) = 0;
 };
 
 // Everything a handler may use to answer one notification.
@@ -128,6 +132,10 @@ using SyscallHandler = std::function<std::optional<Response>(SyscallContext&)>;
 // the file is opened, in the context of the open call (so /proc/uptime can
 // read the opening thread's clock). An error fails that open with EIO.
 using FileProvider = std::function<absl::StatusOr<std::string>(SyscallContext&)>;
+// A device the command opens (/dev/urandom): a descriptor of ours to
+// install for this open, given the open's flags (O_NONBLOCK, access mode).
+using DeviceProvider =
+    std::function<absl::StatusOr<UniqueFd>(SyscallContext&, uint64_t open_flags)>;
 
 // A process stopped right after a successful exec, before the new image
 // runs its first instruction (a ptrace PTRACE_EVENT_EXEC stop). The place to
@@ -248,8 +256,13 @@ class Registry {
     std::string module_name;
     FileProvider provider;
     std::string reason;
+    DeviceProvider device;  // set instead of `provider` by ProvideDevice
   };
   void ProvideFile(std::string canonical_path, FileProvider provider, std::string reason);
+  // Like ProvideFile, for a character device whose content is a stream
+  // (/dev/urandom): each open installs the descriptor `device` returns.
+  // Unlike a file, it may be opened for writing.
+  void ProvideDevice(std::string canonical_path, DeviceProvider device, std::string reason);
   const std::vector<ProvidedFile>& provided_files() const { return files_; }
 
   // Denials and notify rules merged into one policy: `base` (escape

@@ -170,6 +170,17 @@ std::optional<Response> VirtualFiles::HandleOpen(SyscallContext& ctx) const {
   if (file == nullptr || !LandlockAllows(*canonical)) return std::nullopt;
 
   const uint64_t flags = call->flags;
+  if (file->device) {
+    // A stream device: the kernel's checks for a character device, then a
+    // descriptor of the provider's (an O_PATH open gets a readable one,
+    // as for files: the real device reopened through /proc/self/fd would
+    // give host bytes).
+    if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) return Response::Errno(EEXIST);
+    if (flags & O_DIRECTORY) return Response::Errno(ENOTDIR);
+    absl::StatusOr<UniqueFd> fd = file->device(ctx, flags & ~uint64_t{O_PATH});
+    if (!fd.ok()) return Response::Errno(ENOMEM);
+    return Response::InjectOwnedFd(std::move(*fd), (flags & O_CLOEXEC) ? O_CLOEXEC : 0);
+  }
   if ((flags & O_PATH) == 0) {
     if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) return Response::Errno(EEXIST);
     if (flags & O_DIRECTORY) return Response::Errno(ENOTDIR);

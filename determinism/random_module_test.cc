@@ -299,8 +299,15 @@ TEST_F(RandomModuleTest, RegistersGetrandom) {
   size_t total = 0;
   for (const auto& entries : dispatch) total += entries.size();
   EXPECT_EQ(total, 1u);
-  ASSERT_EQ(registry.provided_files().size(), 1u);
+  ASSERT_EQ(registry.provided_files().size(), 3u);
   EXPECT_EQ(registry.provided_files()[0].path, "/proc/sys/kernel/random/uuid");
+  EXPECT_TRUE(registry.provided_files()[0].provider != nullptr);
+  // The devices: a descriptor per open, not content.
+  for (size_t i : {1, 2}) {
+    EXPECT_EQ(registry.provided_files()[i].path, i == 1 ? "/dev/urandom" : "/dev/random");
+    EXPECT_TRUE(registry.provided_files()[i].device != nullptr);
+    EXPECT_TRUE(registry.provided_files()[i].provider == nullptr);
+  }
 }
 
 TEST_F(RandomModuleTest, UuidIsNewAtEachOpenFromTheProcessUuidStream) {
