@@ -123,6 +123,8 @@ int ReplayCommand(const std::vector<std::string>& args) {
     unlink(replayed.c_str());
     return Error(absl::StrCat("cannot enter the recorded directory ", header.cwd, ": ", strerror(errno)));
   }
+  // As a shell's cd would: the command's $PWD names the directory it runs in.
+  setenv("PWD", header.cwd.c_str(), 1);
   const int code = RunCommand(config, header.argv);
   struct stat st;
   if (stat(replayed.c_str(), &st) != 0 || st.st_size == 0) {

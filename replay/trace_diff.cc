@@ -199,8 +199,16 @@ class Differ {
     if (ha.path != hb.path) command.push_back(absl::StrCat("path: ", ha.path, " vs ", hb.path));
     if (ha.cwd != hb.cwd) command.push_back(absl::StrCat("cwd: ", ha.cwd, " vs ", hb.cwd));
     Section("command", command);
+    // Reported, but not a difference by itself: two shells, two machines
+    // or two CI jobs always differ somewhere (PWD, SSH_TTY, ...), and what
+    // matters is whether the command behaved differently. When it did, the
+    // classification points here.
     environment_differences_ = EnvironmentDifferences(ha, hb, options_);
-    Section("environment", environment_differences_);
+    if (!environment_differences_.empty()) {
+      absl::StrAppend(&report_, "environment (a note; differences only count through what the "
+                                "command did):\n");
+      for (const std::string& l : environment_differences_) absl::StrAppend(&report_, "  ", l, "\n");
+    }
   }
 
   void FindDivergences() {
@@ -374,7 +382,13 @@ class Differ {
     summary_.push_back(absl::StrCat(name, " differs"));
     absl::StrAppend(&report_, "output: ", name, " differs (", options_.label_a, ": ", FormatOutput(ra),
                     "; ", options_.label_b, ": ", FormatOutput(rb), ")\n",
-                    "  classification: output (what the command wrote differs)\n");
+                    "  classification: output (",
+                    divergences_.empty()
+                        ? "every process got the same answers: the difference comes from what "
+                          "detrun does not control, such as a file's content or the order in "
+                          "which parallel processes wrote"
+                        : "what the command wrote differs",
+                    ")\n");
   }
 
   void CompareEnds() {

@@ -155,8 +155,26 @@ TEST_F(DiffTest, AnotherPathWithTheSameAnswersIsTheEnvironment) {
   b.header.env[1].second = "0000000000000009";
   b.header.env.push_back({"LANG", "000000000000000a"});
   r = Diff(Base(), b);
-  EXPECT_THAT(r.report, HasSubstr("environment:\n  different values: PATH\n  only in B: LANG\n"));
+  EXPECT_THAT(r.report, HasSubstr("environment (a note; differences only count through what the "
+                                  "command did):\n  different values: PATH\n  only in B: LANG\n"));
   EXPECT_THAT(r.report, HasSubstr("its environment differs"));
+}
+
+TEST_F(DiffTest, AnEnvironmentDifferenceAloneIsANoteNotADifference) {
+  Spec b = Base();
+  b.header.env_xxh3 = "0000000000000009";
+  b.header.env.push_back({"OLDPWD", "000000000000000a"});
+  DiffResult r = Diff(Base(), b);
+  EXPECT_TRUE(r.identical) << r.report;
+  EXPECT_THAT(r.report, HasSubstr("only in B: OLDPWD"));
+}
+
+TEST_F(DiffTest, OutputAloneDiffersWhenEveryAnswerWasTheSame) {
+  Spec b = Base();
+  b.end.stdout_record.xxh3 = "00000000000000ff";
+  DiffResult r = Diff(Base(), b);
+  EXPECT_FALSE(r.identical);
+  EXPECT_THAT(r.report, HasSubstr("classification: output (every process got the same answers"));
 }
 
 TEST_F(DiffTest, AChildFollowsItsParentsDivergence) {

@@ -135,7 +135,12 @@ absl::StatusOr<TraceContents> Read(LineSource& source, const EventVisitor& visit
   if (!*more) return absl::InvalidArgumentError("empty file, not a detrun trace");
   absl::StatusOr<json::Value> first = json::Parse(line);
   if (!first.ok()) {
-    if (!terminated) return absl::InvalidArgumentError("not a detrun trace");
+    // A header cut short still starts the way every header does.
+    constexpr std::string_view kHeaderStart = "{\"format\":\"detrun-trace\",";
+    const std::string_view start = line.substr(0, kHeaderStart.size());
+    if (!terminated && kHeaderStart.substr(0, start.size()) == start && !start.empty()) {
+      return absl::DataLossError("truncated: the trace ends inside its header");
+    }
     return absl::InvalidArgumentError("not a detrun trace (its first line is not a trace header)");
   }
   absl::StatusOr<TraceHeader> header = ParseHeader(*first);
