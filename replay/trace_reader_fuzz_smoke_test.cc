@@ -60,7 +60,8 @@ TEST(TraceReaderFuzzSmokeTest, DamagedSeedsNeverCrashNorPass) {
       EXPECT_FALSE(ReadTraceBytes(seed.substr(0, len), nullptr).ok()) << len;
     }
     for (size_t i = 0; i < seed.size(); ++i) {
-      for (unsigned char v : {0x00, 0x0a, 0x22, 0x5c, 0x7b, 0x80, 0xff}) {
+      // A NUL, a line break, a quote and a byte that is not UTF-8.
+      for (unsigned char v : {0x00, 0x0a, 0x22, 0xff}) {
         if (static_cast<unsigned char>(seed[i]) == v) continue;
         std::string damaged = seed;
         damaged[i] = static_cast<char>(v);

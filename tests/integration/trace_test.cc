@@ -40,6 +40,14 @@ void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
 
+// detrun by an absolute path, for commands that change directory first.
+std::string AbsoluteDetrunBin() {
+  const std::string bin = DetrunBin();
+  if (!bin.empty() && bin[0] == '/') return bin;
+  char cwd[4096];
+  return std::string(getcwd(cwd, sizeof cwd) != nullptr ? cwd : ".") + "/" + bin;
+}
+
 class TraceTest : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = MakeTempDir(); }
@@ -236,7 +244,7 @@ TEST_F(TraceTest, ReplayOfAGoodTraceExits0) {
   // must run it there again.
   Output rec = RunProgram({"sh", "-c",
                            "cd \"$1\" && exec \"$2\" --seed=3 --record=t.trace -- sh -c 'cat input.txt; date'",
-                           "sh", dir_, DetrunBin()});
+                           "sh", dir_, AbsoluteDetrunBin()});
   ASSERT_EQ(rec.exit_code, 0) << rec.err;
   Output r = Detrun({"replay", Path("t.trace")});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -248,7 +256,7 @@ TEST_F(TraceTest, ReplayOfACommandThatNowBehavesDifferentlyExits1) {
   WriteFile(Path("input.txt"), "before\n");
   Output rec = RunProgram({"sh", "-c",
                            "cd \"$1\" && exec \"$2\" --record=t.trace -- cat input.txt", "sh", dir_,
-                           DetrunBin()});
+                           AbsoluteDetrunBin()});
   ASSERT_EQ(rec.exit_code, 0) << rec.err;
   EXPECT_EQ(Detrun({"replay", Path("t.trace")}).exit_code, 0);
   WriteFile(Path("input.txt"), "after!\n");
