@@ -1,5 +1,6 @@
 #include "replay/json.h"
 
+#include <array>
 #include <charconv>
 #include <limits>
 #include <unordered_set>
@@ -373,19 +374,34 @@ Value& Value::Add(std::string key, Value v) {
 
 absl::StatusOr<Value> Parse(std::string_view text) { return Parser(text).ParseAll(); }
 
+namespace {
+
+// Bytes a string can hold as they are: printable ASCII but '"' and '\\'.
+constexpr std::array<bool, 256> kPlain = [] {
+  std::array<bool, 256> plain{};
+  for (int c = 0x20; c < 0x80; ++c) plain[c] = c != '"' && c != '\\';
+  return plain;
+}();
+
+}  // namespace
+
 void AppendString(std::string_view s, std::string* out) {
+  // The common case, a plain ASCII string (identities, names, paths), in
+  // one append.
+  size_t plain = 0;
+  while (plain < s.size() && kPlain[static_cast<unsigned char>(s[plain])]) ++plain;
   out->push_back('"');
-  size_t i = 0;
+  out->append(s.data(), plain);
+  if (plain == s.size()) {
+    out->push_back('"');
+    return;
+  }
+  size_t i = plain;
   while (i < s.size()) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      // Plain ASCII run: copy it in one go.
+    if (kPlain[c]) {
       size_t j = i + 1;
-      while (j < s.size()) {
-        const unsigned char d = static_cast<unsigned char>(s[j]);
-        if (d < 0x20 || d >= 0x80 || d == '"' || d == '\\') break;
-        ++j;
-      }
+      while (j < s.size() && kPlain[static_cast<unsigned char>(s[j])]) ++j;
       out->append(s.substr(i, j - i));
       i = j;
       continue;

@@ -102,13 +102,89 @@ std::string_view ClockName(int64_t id) {
 
 bool IsWallClock(int64_t id) { return id == 0 || id == 5 || id == 8 || id == 11; }
 
-std::string WallTime(int64_t sec, int64_t nsec) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ",
-                          absl::FromUnixSeconds(sec) + absl::Nanoseconds(nsec),
-                          absl::UTCTimeZone());
+// Clock reads are the commonest intercepted calls, so their descriptions
+// are formatted by hand (absl::FormatTime costs several times more); the
+// result is absl's "%Y-%m-%dT%H:%M:%E*SZ", which the unit test checks.
+void AppendDigits(std::string* out, uint64_t v, int width) {
+  char buf[20];
+  int n = 0;
+  do {
+    buf[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0 || n < width);
+  while (n > 0) out->push_back(buf[--n]);
 }
 
-std::string Seconds(int64_t sec, int64_t nsec) { return absl::StrFormat("%d.%09ds", sec, nsec); }
+// Nanoseconds as ".fraction" without trailing zeros, or nothing.
+void AppendFraction(std::string* out, int64_t nsec) {
+  if (nsec == 0) return;
+  char digits[9];
+  int64_t v = nsec;
+  for (int i = 8; i >= 0; --i) {
+    digits[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  int len = 9;
+  while (len > 0 && digits[len - 1] == '0') --len;
+  out->push_back('.');
+  out->append(digits, len);
+}
+
+std::string WallTime(int64_t sec, int64_t nsec) {
+  sec += nsec / 1'000'000'000;
+  nsec %= 1'000'000'000;
+  if (nsec < 0) {
+    nsec += 1'000'000'000;
+    --sec;
+  }
+  int64_t days = sec / 86400;
+  int64_t rem = sec % 86400;
+  if (rem < 0) {
+    rem += 86400;
+    --days;
+  }
+  // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+  const int64_t z = days + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  if (year < 1000 || year > 9999) {  // absl does not pad years below 1000
+    return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ",
+                            absl::FromUnixSeconds(sec) + absl::Nanoseconds(nsec),
+                            absl::UTCTimeZone());
+  }
+  std::string out;
+  out.reserve(32);
+  AppendDigits(&out, static_cast<uint64_t>(year), 4);
+  out.push_back('-');
+  AppendDigits(&out, static_cast<uint64_t>(month), 2);
+  out.push_back('-');
+  AppendDigits(&out, static_cast<uint64_t>(day), 2);
+  out.push_back('T');
+  AppendDigits(&out, static_cast<uint64_t>(rem / 3600), 2);
+  out.push_back(':');
+  AppendDigits(&out, static_cast<uint64_t>(rem / 60 % 60), 2);
+  out.push_back(':');
+  AppendDigits(&out, static_cast<uint64_t>(rem % 60), 2);
+  AppendFraction(&out, nsec);
+  out.push_back('Z');
+  return out;
+}
+
+std::string Seconds(int64_t sec, int64_t nsec) {
+  if (sec < 0 || nsec < 0 || nsec >= 1'000'000'000) return absl::StrFormat("%d.%09ds", sec, nsec);
+  std::string out;
+  AppendDigits(&out, static_cast<uint64_t>(sec), 1);
+  out.push_back('.');
+  AppendDigits(&out, static_cast<uint64_t>(nsec), 9);
+  out.push_back('s');
+  return out;
+}
 
 template <typename T>
 bool Load(std::string_view payload, size_t offset, T* out) {
@@ -176,8 +252,13 @@ std::string DescribePayload(std::string_view name, const std::vector<int64_t>& a
   if (name == "clock_gettime" || name == "clock_getres") {
     if (args.empty() || !Load(payload, 0, &a) || !Load(payload, 8, &b)) return "";
     std::string_view clock = ClockName(args[0]);
-    std::string what = name == "clock_getres" || !IsWallClock(args[0]) ? Seconds(a, b) : WallTime(a, b);
-    return clock.empty() ? what : absl::StrCat(absl::string_view(clock.data(), clock.size()), " ", what);
+    const std::string what =
+        name == "clock_getres" || !IsWallClock(args[0]) ? Seconds(a, b) : WallTime(a, b);
+    if (clock.empty()) return what;
+    std::string out(clock);
+    out.push_back(' ');
+    out.append(what);
+    return out;
   }
   if (name == "gettimeofday") {
     if (!Load(payload, 0, &a) || !Load(payload, 8, &b)) return "";

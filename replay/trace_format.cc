@@ -249,15 +249,27 @@ std::vector<uint64_t> IdentityKey(std::string_view id) {
   return key;
 }
 
+// Appends a string literal, its length known at compile time (the
+// recorder's hot path).
+template <size_t N>
+void Lit(std::string* out, const char (&text)[N]) {
+  out->append(text, N - 1);
+}
+
 }  // namespace
 
-std::string Xxh3Hex(uint64_t digest) {
+void Xxh3HexTo(uint64_t digest, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(16, '0');
+  out->resize(16);
   for (int i = 15; i >= 0; --i) {
-    out[i] = kHex[digest & 0xF];
+    (*out)[i] = kHex[digest & 0xF];
     digest >>= 4;
   }
+}
+
+std::string Xxh3Hex(uint64_t digest) {
+  std::string out;
+  Xxh3HexTo(digest, &out);
   return out;
 }
 
@@ -441,17 +453,17 @@ absl::StatusOr<TraceHeader> ParseHeader(const json::Value& line) {
 }
 
 void AppendEventLine(const TraceEvent& e, std::string* out) {
-  out->append("{\"t\":");
+  Lit(out, "{\"t\":");
   json::AppendString(e.thread, out);
   switch (e.kind) {
     case TraceEvent::Kind::kStart:
-      out->append(",\"e\":\"start\",\"parent\":");
+      Lit(out, ",\"e\":\"start\",\"parent\":");
       json::AppendString(e.parent, out);
       break;
     case TraceEvent::Kind::kExec:
-      out->append(",\"e\":\"exec\",\"path\":");
+      Lit(out, ",\"e\":\"exec\",\"path\":");
       json::AppendString(e.path, out);
-      out->append(",\"argv\":[");
+      Lit(out, ",\"argv\":[");
       for (size_t i = 0; i < e.argv.size(); ++i) {
         if (i > 0) out->push_back(',');
         json::AppendString(e.argv[i], out);
@@ -459,57 +471,57 @@ void AppendEventLine(const TraceEvent& e, std::string* out) {
       out->push_back(']');
       break;
     case TraceEvent::Kind::kCall:
-      out->append(",\"e\":\"call\",\"n\":");
+      Lit(out, ",\"e\":\"call\",\"n\":");
       json::AppendString(e.syscall, out);
-      out->append(",\"a\":[");
+      Lit(out, ",\"a\":[");
       for (size_t i = 0; i < e.args.size(); ++i) {
         if (i > 0) out->push_back(',');
         json::AppendInt(e.args[i], out);
       }
-      out->append("],\"r\":");
+      Lit(out, "],\"r\":");
       switch (e.answer) {
-        case TraceEvent::Answer::kContinue: out->append("\"continue\""); break;
+        case TraceEvent::Answer::kContinue: Lit(out, "\"continue\""); break;
         case TraceEvent::Answer::kValue:
-          out->append("\"value\",\"v\":");
+          Lit(out, "\"value\",\"v\":");
           json::AppendInt(e.value, out);
           break;
         case TraceEvent::Answer::kErrno:
-          out->append("\"errno\",\"err\":");
+          Lit(out, "\"errno\",\"err\":");
           json::AppendString(e.error, out);
           break;
-        case TraceEvent::Answer::kInjectFd: out->append("\"fd\""); break;
+        case TraceEvent::Answer::kInjectFd: Lit(out, "\"fd\""); break;
       }
       if (!e.module.empty()) {
-        out->append(",\"m\":");
+        Lit(out, ",\"m\":");
         json::AppendString(e.module, out);
       }
       if (!e.path.empty()) {
-        out->append(",\"path\":");
+        Lit(out, ",\"path\":");
         json::AppendString(e.path, out);
       }
       if (e.out.bytes > 0) {
-        out->append(",\"o\":{\"bytes\":");
+        Lit(out, ",\"o\":{\"bytes\":");
         json::AppendUint(e.out.bytes, out);
         if (!e.out.hex.empty()) {
-          out->append(",\"hex\":");
+          Lit(out, ",\"hex\":");
           json::AppendString(e.out.hex, out);
         } else {
-          out->append(",\"xxh3\":");
+          Lit(out, ",\"xxh3\":");
           json::AppendString(e.out.xxh3, out);
         }
         out->push_back('}');
       }
       if (!e.detail.empty()) {
-        out->append(",\"d\":");
+        Lit(out, ",\"d\":");
         json::AppendString(e.detail, out);
       }
       break;
     case TraceEvent::Kind::kExit:
-      out->append(",\"e\":\"exit\",\"wait\":");
+      Lit(out, ",\"e\":\"exit\",\"wait\":");
       if (e.wait_status) {
         json::AppendInt(*e.wait_status, out);
       } else {
-        out->append("null");
+        Lit(out, "null");
       }
       break;
   }

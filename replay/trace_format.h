@@ -143,6 +143,8 @@ bool IdentityLess(std::string_view a, std::string_view b);
 // Lowercase hex of the xxh3-64 digest of `data`, 16 digits.
 std::string Xxh3Hex(std::string_view data);
 std::string Xxh3Hex(uint64_t digest);
+// The same into `out` (reusing its storage).
+void Xxh3HexTo(uint64_t digest, std::string* out);
 
 }  // namespace detrun
 

@@ -57,10 +57,10 @@ void TraceRecorder::OnChildWrite(const Notification& notification, uint64_t addr
   payload_bytes_ += len;
 }
 
-std::string TraceRecorder::PayloadDigest() const {
-  return Xxh3Hex(payload_streaming_
-                     ? static_cast<uint64_t>(XXH3_64bits_digest(payload_state_))
-                     : static_cast<uint64_t>(XXH3_64bits(payload_head_.data(), payload_head_.size())));
+uint64_t TraceRecorder::PayloadDigest() const {
+  return payload_streaming_
+             ? static_cast<uint64_t>(XXH3_64bits_digest(payload_state_))
+             : static_cast<uint64_t>(XXH3_64bits(payload_head_.data(), payload_head_.size()));
 }
 
 void TraceRecorder::OnAnswer(const ThreadState& thread, const Notification& n,
@@ -107,18 +107,21 @@ void TraceRecorder::OnAnswer(const ThreadState& thread, const Notification& n,
     const bool secret = info != nullptr && info->secret;
     if (!secret && payload_bytes_ <= kInlinePayloadBytes) {
       static constexpr char kHex[] = "0123456789abcdef";
+      e.out.hex.resize(2 * payload_head_.size());
+      char* hex = e.out.hex.data();
       for (unsigned char c : payload_head_) {
-        e.out.hex.push_back(kHex[c >> 4]);
-        e.out.hex.push_back(kHex[c & 0xF]);
+        *hex++ = kHex[c >> 4];
+        *hex++ = kHex[c & 0xF];
       }
     } else {
-      e.out.xxh3 = PayloadDigest();
+      Xxh3HexTo(PayloadDigest(), &e.out.xxh3);
     }
   }
-  if (response.kind == Response::Kind::kValue) {
-    e.detail = DescribePayload(e.syscall, e.args,
-                               has_payload ? std::string_view(payload_head_) : std::string_view(),
-                               response.value);
+  // A description is written only when the payload itself is not: from
+  // inline bytes (a clock read) or the value alone, readers derive it
+  // (trace_text.h), and clock reads are the commonest calls there are.
+  if (response.kind == Response::Kind::kValue && !e.out.xxh3.empty()) {
+    e.detail = DescribePayload(e.syscall, e.args, payload_head_, response.value);
   }
   payload_bytes_ = 0;
   writer_.WriteEvent(e);

@@ -59,7 +59,7 @@ class TraceRecorder : public AnswerObserver {
  private:
   // The payload's digest: one-shot while it fits in payload_head_, streamed
   // beyond (the same value either way).
-  std::string PayloadDigest() const;
+  uint64_t PayloadDigest() const;
 
   TraceWriter& writer_;
   TraceEvent event_;  // reused, so its strings keep their capacity

@@ -14,11 +14,13 @@
 #include "core/syscall_table.h"
 #include "replay/syscall_catalog.h"
 #include "replay/trace_reader.h"
+#include "replay/trace_text.h"
 
 namespace detrun {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 // Drives a recorder the way the supervisor does and reads back its events.
@@ -85,7 +87,9 @@ TEST_F(RecorderTest, AClockReadRecordsItsValueArgumentsAndPayload) {
   EXPECT_EQ(e.module, "time");
   EXPECT_EQ(e.out.bytes, 16u);
   EXPECT_EQ(e.out.hex, "80436d380000000040420f0000000000");
-  EXPECT_EQ(e.detail, "CLOCK_REALTIME 2000-01-01T00:00:00.001Z");
+  // Described from the bytes when read, not stored.
+  EXPECT_EQ(e.detail, "");
+  EXPECT_THAT(FormatEvent(e), HasSubstr("clock_gettime(0) = 0  CLOCK_REALTIME 2000-01-01T00:00:00.001Z"));
 }
 
 TEST_F(RecorderTest, RandomBytesAreOnlyADigest) {
@@ -193,6 +197,27 @@ TEST_F(RecorderTest, ProcessLifeEvents) {
   EXPECT_THAT(events[3].argv, ElementsAre("sh", "-c", "x"));
   EXPECT_EQ(events[4].wait_status, 0x0100);
   EXPECT_FALSE(events[5].wait_status.has_value());
+}
+
+TEST(SyscallCatalogTest, TimesAreDescribedAsAbslFormatsThem) {
+  for (int64_t sec : {int64_t{0}, int64_t{946684800}, int64_t{-1}, int64_t{951782400},
+                      int64_t{4102444799}, int64_t{-62135596800}, int64_t{253402300799}}) {
+    for (int64_t nsec : {int64_t{0}, int64_t{1}, int64_t{1000000}, int64_t{999999999}, int64_t{120}}) {
+      const int64_t ts[2] = {sec, nsec};
+      const std::string expected = absl::FormatTime(
+          "%Y-%m-%dT%H:%M:%E*SZ", absl::FromUnixSeconds(sec) + absl::Nanoseconds(nsec),
+          absl::UTCTimeZone());
+      EXPECT_EQ(DescribePayload("clock_gettime", {0},
+                                std::string_view(reinterpret_cast<const char*>(ts), sizeof ts), 0),
+                "CLOCK_REALTIME " + expected)
+          << sec << " " << nsec;
+    }
+  }
+  const int64_t mono[2] = {100, 5};
+  EXPECT_EQ(DescribePayload("clock_gettime", {1},
+                            std::string_view(reinterpret_cast<const char*>(mono), sizeof mono), 0),
+            "CLOCK_MONOTONIC 100.000000005s");
+  EXPECT_EQ(DescribePayload("time", {}, "", 946684800), "2000-01-01T00:00:00Z");
 }
 
 TEST(SyscallCatalogTest, EveryEntryIsARealSyscallWithAtMostSixArguments) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "replay/syscall_catalog.h"
 
 namespace detrun {
 namespace {
@@ -39,6 +40,16 @@ std::string TimeText(absl::Time t) {
 
 std::string PathList(const std::vector<std::string>& paths) {
   return paths.empty() ? "(none)" : absl::StrJoin(paths, ",");
+}
+
+// The bytes a lowercase hex string stands for (checked by the reader).
+std::string HexBytes(const std::string& hex) {
+  std::string out(hex.size() / 2, '\0');
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = static_cast<char>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+  }
+  return out;
 }
 
 }  // namespace
@@ -85,13 +96,17 @@ std::string FormatEvent(const TraceEvent& e) {
         case TraceEvent::Answer::kErrno: absl::StrAppend(&line, " = -1 ", e.error); break;
         case TraceEvent::Answer::kInjectFd: absl::StrAppend(&line, " = fd (injected)"); break;
       }
-      if (!e.detail.empty()) {
-        absl::StrAppend(&line, "  ", e.detail);
+      std::string detail = e.detail;
+      if (detail.empty() && e.answer == TraceEvent::Answer::kValue) {
+        detail = DescribePayload(e.syscall, e.args, HexBytes(e.out.hex), e.value);
+      }
+      if (!detail.empty()) {
+        absl::StrAppend(&line, "  ", detail);
       } else if (e.out.bytes > 0) {
         absl::StrAppend(&line, "  [", e.out.bytes, " bytes ",
                         e.out.hex.empty() ? absl::StrCat("xxh3:", e.out.xxh3) : e.out.hex, "]");
       }
-      if (!e.detail.empty() && !e.out.xxh3.empty()) absl::StrAppend(&line, " xxh3:", e.out.xxh3);
+      if (!detail.empty() && !e.out.xxh3.empty()) absl::StrAppend(&line, " xxh3:", e.out.xxh3);
       if (!e.module.empty()) absl::StrAppend(&line, "  (", e.module, ")");
       break;
     }
