@@ -7,6 +7,7 @@
 
 #include "cli/options.h"
 #include "cli/run.h"
+#include "cli/trace_commands.h"
 #include "core/exit_status.h"
 
 int main(int argc, char** argv) {
@@ -26,9 +27,7 @@ int main(int argc, char** argv) {
       fputs(detrun::VersionText().c_str(), stdout);
       return 0;
     case detrun::CommandLine::Kind::kSubcommand:
-      fprintf(stderr, "detrun: not implemented yet: detrun %s\n",
-              parsed->subcommand.c_str());
-      return detrun::kExitInternalError;
+      return detrun::RunSubcommand(parsed->subcommand, parsed->subcommand_args);
     case detrun::CommandLine::Kind::kRun:
       return detrun::RunCommand(parsed->config, parsed->command);
   }
