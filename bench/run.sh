@@ -48,8 +48,9 @@ touch -d 1999-12-31 "$tmp/Makefile"
     echo
   done
   echo "(\`notify_loop\` does nothing but intercepted calls, about 15 us each: the worst case, where"
-  echo "formatting and writing one event per call shows. Programs that do work between calls pay"
-  echo "within noise.)"
+  echo "formatting and writing one event per call shows. The short commands also pay a fixed part"
+  echo "(creating the trace, a pipe, the end record) of about a millisecond. On a loaded machine the"
+  echo "same command varies by several percent between invocations: read small ratios with care.)"
   echo
   echo "## Seccomp filter: build and evaluate (Google Benchmark)"
   echo
