@@ -36,6 +36,15 @@ bool WriteAll(int fd, const char* data, size_t len) {
   return true;
 }
 
+// A descriptor above 0-2: with one of detrun's own standard descriptors
+// closed, a new pipe would take its number and be mistaken for it.
+int AboveStdio(int fd) {
+  if (fd < 0 || fd > STDERR_FILENO) return fd;
+  const int moved = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+  close(fd);
+  return moved;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<OutputCapture>> OutputCapture::Create() {
@@ -64,16 +73,17 @@ absl::StatusOr<std::unique_ptr<OutputCapture>> OutputCapture::Create() {
     if (!p.captured || p.merged) continue;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
-    p.read.reset(fds[0]);
-    p.write.reset(fds[1]);
+    p.read.reset(AboveStdio(fds[0]));
+    p.write.reset(AboveStdio(fds[1]));
+    if (!p.read.ok() || !p.write.ok()) return absl::ErrnoToStatus(errno, "fcntl");
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
     p.state = XXH3_createState();
     XXH3_64bits_reset(p.state);
   }
   if (c->streams_[kStderr].merged) {
     // The command's fd 2 is the same pipe as its fd 1.
-    c->streams_[kStderr].write.reset(dup(c->streams_[kStdout].write.get()));
-    fcntl(c->streams_[kStderr].write.get(), F_SETFD, FD_CLOEXEC);
+    c->streams_[kStderr].write.reset(
+        fcntl(c->streams_[kStdout].write.get(), F_DUPFD_CLOEXEC, STDERR_FILENO + 1));
   }
   return c;
 }

@@ -6,151 +6,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "replay/json_fields.h"
 
 namespace detrun {
 namespace {
 
 // RFC 3339 in UTC with as many fraction digits as needed: exact both ways.
 constexpr char kTimeFormat[] = "%Y-%m-%dT%H:%M:%E*SZ";
-
-// Reads the members of one JSON object with their types checked, and
-// refuses the members nobody asked for. The first problem sticks.
-class Fields {
- public:
-  Fields(const json::Value& object, std::string_view what) : object_(object), what_(what) {
-    if (!object.is_object()) Fail(absl::StrCat(std::string(what_), " is not a JSON object"));
-  }
-
-  const json::Value* Get(std::string_view key, bool required) {
-    if (!status_.ok()) return nullptr;
-    seen_.push_back(key);
-    const json::Value* v = object_.Find(key);
-    if (v == nullptr && required) {
-      Fail(absl::StrCat(std::string(what_), ": missing \"", std::string(key), "\""));
-    }
-    return v;
-  }
-
-  void Str(std::string_view key, std::string* out, bool required = true) {
-    const json::Value* v = Get(key, required);
-    if (v == nullptr) return;
-    if (!v->is_string()) return WrongType(key, "a string");
-    *out = v->string();
-  }
-
-  void Int(std::string_view key, int64_t* out, bool required = true) {
-    const json::Value* v = Get(key, required);
-    if (v == nullptr) return;
-    if (!v->GetInt64(out)) return WrongType(key, "a signed 64-bit integer");
-  }
-
-  void Uint(std::string_view key, uint64_t* out, bool required = true) {
-    const json::Value* v = Get(key, required);
-    if (v == nullptr) return;
-    if (!v->GetUint64(out)) return WrongType(key, "an unsigned 64-bit integer");
-  }
-
-  void Int32(std::string_view key, int* out, bool required = true) {
-    int64_t v = 0;
-    const json::Value* value = Get(key, required);
-    if (value == nullptr) return;
-    if (!value->GetInt64(&v) || v < std::numeric_limits<int>::min() ||
-        v > std::numeric_limits<int>::max()) {
-      return WrongType(key, "a 32-bit integer");
-    }
-    *out = static_cast<int>(v);
-  }
-
-  // An int, or null for "unknown".
-  void OptionalInt32(std::string_view key, std::optional<int>* out) {
-    const json::Value* v = Get(key, true);
-    if (v == nullptr) return;
-    if (v->is_null()) {
-      out->reset();
-      return;
-    }
-    int64_t i;
-    if (!v->GetInt64(&i) || i < std::numeric_limits<int>::min() ||
-        i > std::numeric_limits<int>::max()) {
-      return WrongType(key, "a 32-bit integer or null");
-    }
-    *out = static_cast<int>(i);
-  }
-
-  void Bool(std::string_view key, bool* out, bool required = true) {
-    const json::Value* v = Get(key, required);
-    if (v == nullptr) return;
-    if (!v->is_bool()) return WrongType(key, "true or false");
-    *out = v->bool_value();
-  }
-
-  void Strings(std::string_view key, std::vector<std::string>* out, bool required = true) {
-    const json::Value* v = Get(key, required);
-    if (v == nullptr) return;
-    if (!v->is_array()) return WrongType(key, "an array of strings");
-    out->clear();
-    for (const json::Value& e : v->array()) {
-      if (!e.is_string()) return WrongType(key, "an array of strings");
-      out->push_back(e.string());
-    }
-  }
-
-  void Ints(std::string_view key, std::vector<int64_t>* out) {
-    const json::Value* v = Get(key, true);
-    if (v == nullptr) return;
-    if (!v->is_array()) return WrongType(key, "an array of integers");
-    out->clear();
-    for (const json::Value& e : v->array()) {
-      int64_t i;
-      if (!e.GetInt64(&i)) return WrongType(key, "an array of integers");
-      out->push_back(i);
-    }
-  }
-
-  // A string that must be one of `words`; returns its index.
-  int Choice(std::string_view key, std::initializer_list<std::string_view> words) {
-    std::string s;
-    Str(key, &s);
-    if (!status_.ok()) return -1;
-    int i = 0;
-    for (std::string_view w : words) {
-      if (s == w) return i;
-      ++i;
-    }
-    Fail(absl::StrCat(std::string(what_), ": \"", std::string(key), "\" has an unknown value \"",
-                      s, "\""));
-    return -1;
-  }
-
-  void Fail(std::string message) {
-    if (status_.ok()) status_ = absl::InvalidArgumentError(std::move(message));
-  }
-
-  // OK when every member was read and of the right type.
-  absl::Status Done() {
-    if (!status_.ok()) return status_;
-    for (const auto& [key, value] : object_.object()) {
-      bool known = false;
-      for (std::string_view s : seen_) known |= s == key;
-      if (!known) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(std::string(what_), ": unknown field \"", key, "\""));
-      }
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  void WrongType(std::string_view key, std::string_view expected) {
-    Fail(absl::StrCat(std::string(what_), ": \"", std::string(key), "\" must be ",
-                      std::string(expected)));
-  }
-
-  const json::Value& object_;
-  std::string_view what_;
-  std::vector<std::string_view> seen_;
-  absl::Status status_;
-};
 
 bool IsHexDigest(std::string_view s) {
   if (s.size() != 16) return false;
@@ -194,7 +56,7 @@ json::Value OutputToJson(const OutputRecord& r) {
 
 absl::StatusOr<OutputRecord> OutputFromJson(const json::Value& v, std::string_view what) {
   OutputRecord r;
-  Fields f(v, what);
+  json::Fields f(v, what);
   f.Bool("captured", &r.captured);
   if (!r.captured) {
     f.Str("why", &r.why);
@@ -319,7 +181,7 @@ json::Value ConfigToJson(const Config& c) {
 
 absl::StatusOr<Config> ConfigFromJson(const json::Value& value) {
   Config c;
-  Fields f(value, "config");
+  json::Fields f(value, "config");
   f.Uint("seed", &c.seed);
   std::string time;
   f.Str("time", &time);
@@ -413,7 +275,7 @@ absl::StatusOr<TraceHeader> ParseHeader(const json::Value& line) {
                                                       kTraceFormatVersion, ")"));
   }
   TraceHeader h;
-  Fields f(line, "header");
+  json::Fields f(line, "header");
   std::string name;
   int64_t ignored_version;
   f.Str("format", &name);
@@ -536,7 +398,7 @@ std::string EventLine(const TraceEvent& event) {
 
 absl::Status ParseEvent(const json::Value& line, TraceEvent* e) {
   *e = TraceEvent();
-  Fields f(line, "event");
+  json::Fields f(line, "event");
   f.Str("t", &e->thread);
   const int kind = f.Choice("e", {"start", "exec", "call", "exit"});
   if (kind >= 0) e->kind = static_cast<TraceEvent::Kind>(kind);
@@ -561,7 +423,7 @@ absl::Status ParseEvent(const json::Value& line, TraceEvent* e) {
       f.Str("m", &e->module, false);
       f.Str("path", &e->path, false);
       if (const json::Value* o = f.Get("o", false); o != nullptr) {
-        Fields of(*o, "event: \"o\"");
+        json::Fields of(*o, "event: \"o\"");
         of.Uint("bytes", &e->out.bytes);
         of.Str("hex", &e->out.hex, false);
         of.Str("xxh3", &e->out.xxh3, false);
@@ -602,7 +464,7 @@ std::string EndLine(const TraceEnd& end) {
 
 absl::StatusOr<TraceEnd> ParseEnd(const json::Value& line) {
   TraceEnd end;
-  Fields f(line, "end record");
+  json::Fields f(line, "end record");
   std::string e;
   f.Str("e", &e);
   f.OptionalInt32("wait", &end.wait_status);
@@ -642,7 +504,7 @@ std::string FooterLine(const TraceFooter& footer) {
 
 absl::StatusOr<TraceFooter> ParseFooter(const json::Value& line) {
   TraceFooter footer;
-  Fields f(line, "footer");
+  json::Fields f(line, "footer");
   std::string e;
   f.Str("e", &e);
   f.Uint("lines", &footer.lines);

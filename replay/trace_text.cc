@@ -143,8 +143,9 @@ std::string FormatOutput(const OutputRecord& r) {
 }
 
 std::string FormatEnd(const TraceEnd& end) {
-  std::string out = absl::StrCat("end: command ", DescribeWait(end.wait_status),
-                                 ", detrun exit ", end.exit_code);
+  std::string out = absl::StrCat(
+      "end: ", end.wait_status ? "command " + DescribeWait(end.wait_status) : "the command did not run",
+      ", detrun exit ", end.exit_code);
   if (!end.error.empty()) absl::StrAppend(&out, " (", end.error, ")");
   absl::StrAppend(&out, "; stdout ", FormatOutput(end.stdout_record), "; stderr ",
                   FormatOutput(end.stderr_record));

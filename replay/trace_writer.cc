@@ -19,6 +19,12 @@ absl::StatusOr<std::unique_ptr<TraceWriter>> TraceWriter::Create(const std::stri
   if (lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) unlink(path.c_str());
   UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd.ok()) return absl::ErrnoToStatus(errno, absl::StrCat("cannot create the trace ", path));
+  // With detrun's stdout or stderr closed, the trace would take that
+  // number, and the command would write into it as its own output.
+  if (fd.get() <= STDERR_FILENO) {
+    fd.reset(fcntl(fd.get(), F_DUPFD_CLOEXEC, STDERR_FILENO + 1));
+    if (!fd.ok()) return absl::ErrnoToStatus(errno, absl::StrCat("cannot create the trace ", path));
+  }
   const int raw = fd.get();
   return std::unique_ptr<TraceWriter>(new TraceWriter(std::move(fd), raw));
 }

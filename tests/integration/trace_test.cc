@@ -274,6 +274,17 @@ TEST_F(TraceTest, AKilledCommandStillLeavesACompleteTrace) {
   EXPECT_THAT(show.out, HasSubstr("end: command killed by SIGKILL, detrun exit 137"));
 }
 
+TEST_F(TraceTest, AClosedStdoutIsNotTakenByTheTrace) {
+  // detrun started with fd 1 closed: the trace must not become the
+  // command's stdout.
+  Output o = RunProgram({"sh", "-c", "exec >&-; exec \"$@\"", "sh", DetrunBin(),
+                         "--record=" + Path("c.trace"), "--", "echo", "hi"});
+  EXPECT_EQ(o.exit_code, 1);  // echo: write error, as without detrun
+  Output show = Detrun({"show", Path("c.trace")});
+  EXPECT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_THAT(show.out, HasSubstr("stdout not captured (closed)"));
+}
+
 TEST_F(TraceTest, ATerminalIsNotCapturedButStillRecorded) {
   if (!Exists("/usr/bin/script")) GTEST_SKIP() << "script (util-linux) is not installed";
   // script(1) gives the command a pseudo-terminal as stdout and stderr.
