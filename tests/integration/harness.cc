@@ -197,4 +197,9 @@ bool ProcessExists(pid_t pid) {
   return errno == EPERM;
 }
 
+std::vector<std::string> Java(std::vector<std::string> args) {
+  args.insert(args.begin(), {"/usr/bin/java", "-XX:-UsePerfData"});
+  return args;
+}
+
 }  // namespace detrun::testing

@@ -266,10 +266,10 @@ public class T {
   }
 }
 )java";
-  const std::string out = Twice({kStart}, {"/usr/bin/java", dir + "/T.java"});
+  const std::string out = Twice({kStart}, Java({dir + "/T.java"}));
   EXPECT_EQ(out, "2020-01-01\ntrue\n15778368\n");
   // Natively: today.
-  Output native = RunProgram({"/usr/bin/java", dir + "/T.java"});
+  Output native = RunProgram(Java({dir + "/T.java"}));
   EXPECT_EQ(native.exit_code, 0) << native.err;
   EXPECT_NE(native.out, out);
   RemoveTree(dir);

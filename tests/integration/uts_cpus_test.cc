@@ -143,7 +143,7 @@ TEST(CpusTest, JavaAvailableProcessors) {
                            "} }\n";
   Output compiled = RunProgram({"/usr/bin/javac", "-d", dir, source}, "", 120);
   ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
-  const std::vector<std::string> command = {"/usr/bin/java", "-cp", dir, "Cpus"};
+  const std::vector<std::string> command = Java({"-cp", dir, "Cpus"});
   EXPECT_EQ(Twice({}, command), "1\n");
   // The JVM also reads the (real) cgroup CPU quota and takes the smaller
   // count: only when none applies here can more CPUs show.

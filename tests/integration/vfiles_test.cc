@@ -320,7 +320,7 @@ TEST(VfilesTest, JavaAgrees) {
                            "} }\n";
   Output compiled = RunProgram({"/usr/bin/javac", "-d", dir, source}, "", 120);
   ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
-  const std::vector<std::string> command = {"/usr/bin/java", "-cp", dir, "Cpus"};
+  const std::vector<std::string> command = Java({"-cp", dir, "Cpus"});
   EXPECT_EQ(Twice({"--cpus=3"}, command), "3\n");
   // The JVM also takes a (real) cgroup CPU quota into account: only when
   // none applies can more CPUs than the host has show.
