@@ -102,6 +102,15 @@ absl::Status ApplySeed(absl::string_view name, absl::string_view value, Config& 
   return absl::OkStatus();
 }
 
+absl::Status ApplyChaos(absl::string_view name, absl::string_view value, Config& config) {
+  uint64_t seed = 0;
+  if (!ParseDecimal(value, &seed)) {
+    return InvalidValue(name, value, "expected an unsigned 64-bit decimal integer");
+  }
+  config.chaos_seed = seed;
+  return absl::OkStatus();
+}
+
 absl::Status ApplyTime(absl::string_view name, absl::string_view value, Config& config) {
   const std::string what = absl::StrCat("--", name, " value");
   absl::StatusOr<absl::Time> start =
@@ -224,6 +233,7 @@ constexpr OptionSpec kOptions[] = {
     {"fs-times", true, true, ApplyFsTimes},
     {"dirs", true, true, ApplyDirs},
     {"record", true, true, ApplyRecord},
+    {"chaos", true, true, ApplyChaos},
     {"allow-read", true, true, ApplyAllowRead},
     {"allow-write", true, true, ApplyAllowWrite},
     {"no-network", false, true, ApplyNoNetwork},
@@ -416,6 +426,11 @@ Determinism:
   --record=FILE       (Not implemented yet: refused when given.)
                       Write a trace of what the command observed to FILE,
                       for detrun show, diff and replay.
+  --chaos=SEED        Delay about one in eight futex, sched_yield, poll,
+                      select, epoll, connect and accept calls by up to 4 ms
+                      of real time (2 s in all at most), chosen by SEED, to
+                      shake out races. The choice is the same on every run
+                      with one SEED; the race's outcome need not be.
 
 Confinement:
   --allow-read=PATH   Landlock: allow reading under PATH. Repeatable.
