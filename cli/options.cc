@@ -363,6 +363,12 @@ absl::StatusOr<CommandLine> ParseCommandLine(
   return result;
 }
 
+std::optional<bool> RunOptionTakesValue(std::string_view name) {
+  const OptionSpec* spec = FindOption(absl::string_view(name.data(), name.size()));
+  if (spec == nullptr) return std::nullopt;
+  return spec->takes_value;
+}
+
 std::string HelpText() {
   return R"(Usage: detrun [OPTIONS] [--] COMMAND [ARG...]
        detrun SUBCOMMAND [ARG...]

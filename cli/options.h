@@ -46,7 +46,9 @@
 #define DETRUN_CLI_OPTIONS_H_
 
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -74,6 +76,12 @@ struct CommandLine {
 // (nullptr when unset); pass ::getenv in main, a fake in tests.
 absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& args,
                                              const std::function<const char*(const char*)>& getenv);
+
+// For subcommands that hand run options on to the runs they start
+// (cli/subcommand_args.h): nullopt when `name` (without "--") is not a run
+// option, else whether it takes a value. --help and --version are not run
+// options.
+std::optional<bool> RunOptionTakesValue(std::string_view name);
 
 // The full --help text, ending with a newline.
 std::string HelpText();
