@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/flaky.h"
 #include "cli/options.h"
 #include "cli/run.h"
 #include "core/exit_status.h"
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
       fputs(detrun::VersionText().c_str(), stdout);
       return 0;
     case detrun::CommandLine::Kind::kSubcommand:
+      if (parsed->subcommand == "flaky") return detrun::FlakyCommand(parsed->subcommand_args);
       fprintf(stderr, "detrun: not implemented yet: detrun %s\n",
               parsed->subcommand.c_str());
       return detrun::kExitInternalError;

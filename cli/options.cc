@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "cli/flaky_options.h"
 #include "cli/time_spec.h"
 #include "core/config.h"
 
@@ -470,7 +471,7 @@ Subcommands (recognised only as the first argument: `detrun -- diff A B` and
   detrun diff A B     Compare two traces.
   detrun show A       Print a trace.
   detrun replay A     Re-run a trace's command with its options and compare.
-  detrun flaky ...    Hunt flaky tests across seeds.
+  detrun flaky ...    Hunt a flaky test (below).
   detrun repro ...    Build twice and compare.
 
 Exit status:
@@ -486,7 +487,8 @@ Environment:
   SOURCE_DATE_EPOCH   Default start time (see --time): integer seconds since
                       1970-01-01T00:00:00Z. An invalid value is an error
                       unless --time is given. Not read with --native.
-)";
+
+)" + FlakyHelpText();
 }
 
 std::string VersionText() {
