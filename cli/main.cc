@@ -7,6 +7,7 @@
 
 #include "cli/flaky.h"
 #include "cli/options.h"
+#include "cli/repro.h"
 #include "cli/run.h"
 #include "core/exit_status.h"
 
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
       return 0;
     case detrun::CommandLine::Kind::kSubcommand:
       if (parsed->subcommand == "flaky") return detrun::FlakyCommand(parsed->subcommand_args);
+      if (parsed->subcommand == "repro") return detrun::ReproCommand(parsed->subcommand_args);
       fprintf(stderr, "detrun: not implemented yet: detrun %s\n",
               parsed->subcommand.c_str());
       return detrun::kExitInternalError;

@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "cli/flaky_options.h"
+#include "cli/repro.h"
 #include "cli/time_spec.h"
 #include "core/config.h"
 
@@ -472,7 +473,7 @@ Subcommands (recognised only as the first argument: `detrun -- diff A B` and
   detrun show A       Print a trace.
   detrun replay A     Re-run a trace's command with its options and compare.
   detrun flaky ...    Hunt a flaky test (below).
-  detrun repro ...    Build twice and compare.
+  detrun repro ...    Build twice and compare (below).
 
 Exit status:
   N          the command's exit status
@@ -488,7 +489,8 @@ Environment:
                       1970-01-01T00:00:00Z. An invalid value is an error
                       unless --time is given. Not read with --native.
 
-)" + FlakyHelpText();
+)" + FlakyHelpText() +
+         "\n" + ReproHelpText();
 }
 
 std::string VersionText() {
