@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -113,6 +115,43 @@ void Drain(const Job& job, Running& r) {
   }
 }
 
+// Writes `text` to a /proc/self file, between fork and exec.
+bool WriteSelfFile(const char* path, const char* text, size_t size) {
+  const int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = write(fd, text, size) == static_cast<ssize_t>(size);
+  close(fd);
+  return ok;
+}
+
+// In the child: a private mount namespace where `source` covers `target`.
+// Returns a message for the failed step, or nullptr. Async-signal-safe:
+// the id maps were formatted before the fork.
+const char* BindOver(const char* source, const char* target, const std::string& uid_map,
+                     const std::string& gid_map) {
+  if (unshare(CLONE_NEWNS) != 0) {
+    if (errno != EPERM) return "detrun: cannot make a mount namespace\n";
+    // An ordinary user: a user namespace gives the capability, mapping
+    // only our own ids (all it may map).
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
+      return "detrun: cannot make a user and mount namespace\n";
+    }
+    if (!WriteSelfFile("/proc/self/setgroups", "deny", 4) ||
+        !WriteSelfFile("/proc/self/uid_map", uid_map.data(), uid_map.size()) ||
+        !WriteSelfFile("/proc/self/gid_map", gid_map.data(), gid_map.size())) {
+      return "detrun: cannot map ids in the user namespace\n";
+    }
+  }
+  // Private first, so the bind mount never propagates to the host.
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    return "detrun: cannot make the mounts private\n";
+  }
+  if (mount(source, target, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+    return "detrun: cannot bind-mount the build tree\n";
+  }
+  return nullptr;
+}
+
 // Forks and execs one job. Everything the child needs is prepared here, so
 // that between fork and exec it only makes async-signal-safe calls.
 absl::Status Start(const Job& job, Running& r) {
@@ -134,6 +173,12 @@ absl::Status Start(const Job& job, Running& r) {
     out_write = pipe_fds[1];
   }
   const char* cwd = job.cwd.empty() ? nullptr : job.cwd.c_str();
+  const char* bind_source = job.bind_over_cwd.empty() ? nullptr : job.bind_over_cwd.c_str();
+  if (bind_source != nullptr && cwd == nullptr) {
+    return absl::InvalidArgumentError("bind_over_cwd needs cwd");
+  }
+  const std::string uid_map = absl::StrCat(getuid(), " ", getuid(), " 1");
+  const std::string gid_map = absl::StrCat(getgid(), " ", getgid(), " 1");
   pid_t pid = fork();
   if (pid < 0) {
     int e = errno;
@@ -149,6 +194,13 @@ absl::Status Start(const Job& job, Running& r) {
     dfl.sa_handler = SIG_DFL;
     for (int sig : kForwardedSignals) sigaction(sig, &dfl, nullptr);
     sigaction(SIGPIPE, &dfl, nullptr);
+    if (bind_source != nullptr) {
+      if (const char* error = BindOver(bind_source, cwd, uid_map, gid_map); error != nullptr) {
+        ssize_t ignored = write(STDERR_FILENO, error, strlen(error));
+        (void)ignored;
+        _exit(kExitInternalError);
+      }
+    }
     if (cwd != nullptr && chdir(cwd) != 0) {
       static const char kMessage[] = "detrun: cannot enter the job's directory\n";
       ssize_t ignored = write(STDERR_FILENO, kMessage, sizeof kMessage - 1);

@@ -35,6 +35,13 @@ namespace detrun {
 struct Job {
   std::vector<std::string> argv;  // argv[0] is a path: no PATH search
   std::string cwd;                // empty: the caller's
+  // Non-empty (cwd must be set): the job runs in a mount namespace of its
+  // own in which this directory is bind-mounted over `cwd`, so the job
+  // sees that tree at that path while nothing changes for anyone else.
+  // Without root the namespace comes with a user namespace that maps only
+  // the caller's own uid and gid. A job that cannot get one fails with
+  // exit 125 and a "detrun: cannot ..." line.
+  std::string bind_over_cwd;
   // Non-empty: stdout and stderr go to this file (created or truncated);
   // otherwise they are read by the pool (JobResult::tail, line_matcher).
   std::string output_file;

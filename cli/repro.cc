@@ -112,8 +112,9 @@ class Repro {
   int Run();
 
  private:
-  // Copies the source tree to work_, runs `argv` there, moves the tree to
-  // root_/name. nullopt when it failed (exit_ is set, the reason said).
+  // Copies the source tree to root_/name and runs `argv` on it: seen at
+  // cwd_ through a mount namespace, or else at work_ and moved to root_/name
+  // afterwards. nullopt when it failed (exit_ is set, the reason said).
   std::optional<Build> BuildOnce(const std::string& name, std::vector<std::string> argv);
   // The listings of every artifact in `build`; false (exit_ set) on error.
   bool Digest(Build& build);
@@ -121,26 +122,38 @@ class Repro {
   std::vector<DigestDifference> Differences(const std::vector<Build>& builds,
                                             std::map<std::string, std::string>* first_differing);
 
+  // Whether builds can see their copy at cwd_ (a mount namespace); the
+  // reason when not.
+  bool CanBuildAtCwd(std::string* why_not);
+
   const ReproOptions o_;
   const std::string cwd_;
   std::string root_;
-  std::string work_;
+  std::string work_;  // where builds run when not at cwd_
+  bool at_cwd_ = false;
   std::string cp_;
   int exit_ = 0;
 };
 
 std::optional<Build> Repro::BuildOnce(const std::string& name, std::vector<std::string> argv) {
-  if (mkdir(work_.c_str(), 0755) != 0) {
-    Say(absl::StrCat("repro: cannot create ", work_, ": ", strerror(errno)));
+  Build b;
+  b.name = name;
+  b.dir = absl::StrCat(root_, "/", name);
+  // At the source's own path the copy is made in place and shown there by
+  // the mount namespace; otherwise at work_, then moved aside.
+  const std::string tree = at_cwd_ ? b.dir : work_;
+  if (mkdir(tree.c_str(), 0755) != 0) {
+    Say(absl::StrCat("repro: cannot create ", tree, ": ", strerror(errno)));
     exit_ = kExitInternalError;
     return std::nullopt;
   }
   Job copy;
-  copy.argv = {cp_, "-a", "--", cwd_ + "/.", work_};
+  copy.argv = {cp_, "-a", "--", cwd_ + "/.", tree};
   copy.output_file = root_ + "/copy.log";
   Job build;
   build.argv = std::move(argv);
-  build.cwd = work_;
+  build.cwd = at_cwd_ ? cwd_ : work_;
+  if (at_cwd_) build.bind_over_cwd = b.dir;
   build.output_file = absl::StrCat(root_, "/", name, ".log");
   for (const Job* job : {&copy, &build}) {
     absl::StatusOr<std::vector<JobResult>> r = RunJobs({*job}, 1);
@@ -166,10 +179,7 @@ std::optional<Build> Repro::BuildOnce(const std::string& name, std::vector<std::
                        absl::FormatDuration(absl::Trunc(result.elapsed, absl::Milliseconds(10)))));
     }
   }
-  Build b;
-  b.name = name;
-  b.dir = absl::StrCat(root_, "/", name);
-  if (rename(work_.c_str(), b.dir.c_str()) != 0) {
+  if (!at_cwd_ && rename(work_.c_str(), b.dir.c_str()) != 0) {
     Say(absl::StrCat("repro: cannot move ", work_, " to ", b.dir, ": ", strerror(errno)));
     exit_ = kExitInternalError;
     return std::nullopt;
@@ -217,6 +227,23 @@ std::vector<DigestDifference> Repro::Differences(
   return out;
 }
 
+bool Repro::CanBuildAtCwd(std::string* why_not) {
+  if (cwd_ == "/") {
+    *why_not = "the root directory cannot be covered";
+    return false;
+  }
+  // The same set-up as a build, running only `detrun --version`.
+  Job probe;
+  probe.argv = {kSelfExe, "--version"};
+  probe.cwd = cwd_;
+  probe.bind_over_cwd = root_;
+  absl::StatusOr<std::vector<JobResult>> r = RunJobs({probe}, 1);
+  if (r.ok() && (*r)[0].exit_code == 0) return true;
+  *why_not = r.ok() ? LastLines((*r)[0].tail, 1) : std::string(r.status().message());
+  if (absl::StartsWith(*why_not, "detrun: ")) why_not->erase(0, 8);
+  return false;
+}
+
 void Repro::RemoveRoot() {
   // Builds may leave read-only directories (Go's module cache does).
   std::vector<Job> jobs(2);
@@ -258,6 +285,9 @@ int Repro::Run() {
     return kExitInternalError;
   }
   work_ = absl::StrCat(root_, "/", Basename(cwd_));
+  std::string why_not;
+  at_cwd_ = CanBuildAtCwd(&why_not);
+  if (InterruptSignal() != 0) return 128 + InterruptSignal();
   for (const std::string& artifact : o_.artifacts) {
     struct stat st;
     if (!artifact.empty() && lstat(absl::StrCat(cwd_, "/", artifact).c_str(), &st) == 0) {
@@ -266,9 +296,11 @@ int Repro::Run() {
                        "rebuilt (clean the tree first to check the build itself)"));
     }
   }
-  Say(absl::StrCat("repro: ", o_.runs, " builds of `", ShellQuote(o_.command),
-                   "` under detrun", o_.native_baseline ? " and 2 native ones" : "",
-                   ", each in ", work_, " (the same path every time)"));
+  Say(absl::StrCat("repro: ", o_.runs, " builds of `", ShellQuote(o_.command), "` under detrun",
+                   o_.native_baseline ? " and 2 native ones" : "", ", each in a fresh copy ",
+                   at_cwd_ ? absl::StrCat("seen at ", cwd_, " itself (a mount namespace)")
+                           : absl::StrCat("at ", work_, ", the same path every time (not at ",
+                                          cwd_, ": ", why_not, ")")));
 
   std::vector<std::string> under_detrun = {kSelfExe};
   under_detrun.insert(under_detrun.end(), o_.run_options.begin(), o_.run_options.end());

@@ -5,14 +5,19 @@
 //                [RUN OPTIONS] [--] BUILD_COMMAND [ARG...]
 //
 // The current directory is never modified: each build starts from a fresh
-// copy of it (`cp -a`), made at one fixed path, WORK = $TMPDIR/
-// detrun-repro.XXXXXX/<name of the current directory>. A build runs there,
-// then its tree is renamed aside (to build-1, build-2, ...) and the next
-// copy is made at WORK again, so every build sees the same path without a
-// mount namespace or any privilege (paths that end up in artifacts, such
-// as debug info and __FILE__, agree). Builds run one after another, each
-// `detrun [RUN OPTIONS] -- BUILD_COMMAND` with the same options, output to
-// build-K.log beside the trees.
+// copy of it (`cp -a`) in $TMPDIR/detrun-repro.XXXXXX/build-K, and runs in
+// a mount namespace of its own where that copy is bind-mounted over the
+// current directory: every build sees the same path, the source's own, so
+// paths that end up in artifacts (debug info, __FILE__) agree between the
+// builds and with other runs of `detrun repro` from the same checkout, and
+// nothing outside the build sees the mount. Without root the namespace
+// comes with a user namespace mapping only the caller's ids. Where no
+// namespace can be made (or the directory is /), the copy is made at one
+// fixed path, WORK = $TMPDIR/detrun-repro.XXXXXX/<name of the directory>,
+// built there and renamed aside before the next copy is made at WORK: the
+// builds still share one path, but not the source's, and the report says
+// so. Builds run one after another, each `detrun [RUN OPTIONS] --
+// BUILD_COMMAND` with the same options, output to build-K.log.
 //
 // The artifacts (--artifact, files or directories relative to the current
 // directory; default: the whole tree) are compared by their
