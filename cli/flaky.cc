@@ -409,8 +409,10 @@ int Hunt::Run() {
                                    o_.vary.empty() ? "nothing" : o_.vary.ToString(),
                                    o_.chaos ? ", with --chaos" : "", "; ", jobs_, " at a time");
   if (shard_.sharded()) {
-    absl::StrAppend(&sweep, "; shard ", shard_.index, " of ", shard_.total, ": ",
-                    PlanSweep(o_.runs, shard_).size(), " of them");
+    // Bazel names shard logs from 1 (shard_2_of_3 is TEST_SHARD_INDEX=1).
+    absl::StrAppend(&sweep, "; shard ", shard_.index + 1, " of ", shard_.total,
+                    " (TEST_SHARD_INDEX=", shard_.index, "): ", PlanSweep(o_.runs, shard_).size(),
+                    " of them");
   }
   Say(sweep);
   if (!o_.not_varied.empty()) Say(absl::StrCat("not varied: ", absl::StrJoin(o_.not_varied, "; ")));
