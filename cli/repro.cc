@@ -119,6 +119,9 @@ class Repro {
   // The listings of every artifact in `build`; false (exit_ set) on error.
   bool Digest(Build& build);
   void RemoveRoot();
+  void SayKept() const {
+    Say(absl::StrCat("repro: the build trees and their logs are kept in ", root_));
+  }
   std::vector<DigestDifference> Differences(const std::vector<Build>& builds,
                                             std::map<std::string, std::string>* first_differing);
 
@@ -170,7 +173,7 @@ std::optional<Build> Repro::BuildOnce(const std::string& name, std::vector<std::
                        result.start_error.empty() ? "" : ": " + result.start_error,
                        "; the last lines of ", job->output_file, ":"));
       Say(Indent(ReadFileTail(job->output_file, 20)));
-      Say(absl::StrCat("repro: the build trees are kept in ", root_));
+      SayKept();
       exit_ = kExitInternalError;
       return std::nullopt;
     }
@@ -334,7 +337,8 @@ int Repro::Run() {
       }
     }
     if (!produced) {
-      Say(absl::StrCat("repro: no build produced --artifact=", artifact, " (logs in ", root_, ")"));
+      Say(absl::StrCat("repro: no build produced --artifact=", artifact));
+      SayKept();
       return kExitInternalError;
     }
   }
@@ -372,7 +376,7 @@ int Repro::Run() {
                      ", identical in ", builds.size(), " builds (xxh3 ",
                      DigestListing(builds[0].listing), ")"));
     if (o_.keep) {
-      Say(absl::StrCat("repro: the build trees are kept in ", root_));
+      SayKept();
     } else {
       RemoveRoot();
     }
@@ -384,7 +388,7 @@ int Repro::Run() {
     Say(absl::StrCat("  ", diffs[i].path, ": ", diffs[i].what));
   }
   if (diffs.size() > kMaxListed) Say(absl::StrCat("  ... and ", diffs.size() - kMaxListed, " more"));
-  Say(absl::StrCat("the build trees and their logs are kept in ", root_));
+  SayKept();
   const DigestDifference& first = diffs[0];
   const std::string a = absl::StrCat(builds[0].dir, "/", first.path);
   const std::string b = absl::StrCat(differing_dir[first.path], "/", first.path);
