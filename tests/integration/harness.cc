@@ -145,6 +145,10 @@ std::string Probe(const std::string& name) {
   return EnvOr("DETRUN_PROBES_DIR", DETRUN_PROBES_DIR_DEFAULT) + "/" + name;
 }
 
+std::string Example(const std::string& path) {
+  return EnvOr("DETRUN_EXAMPLES_DIR", DETRUN_EXAMPLES_DIR_DEFAULT) + "/" + path;
+}
+
 Output RunProgram(const std::vector<std::string>& argv, const std::string& input,
            double timeout_seconds) {
   signal(SIGPIPE, SIG_IGN);
