@@ -6,7 +6,9 @@
 // Paths: the detrun binary is $DETRUN_BIN (default: the build tree's), the
 // probes live in $DETRUN_PROBES_DIR, the examples in $DETRUN_EXAMPLES_DIR
 // (default: the source tree's examples/); tests/run_unprivileged.sh sets
-// all three when it re-runs this suite as an ordinary user.
+// all three when it re-runs this suite as an ordinary user. The functions
+// below return them as absolute paths, so a test may run them from any
+// directory (under Bazel the defaults are relative to the runfiles root).
 //
 // Every program runs with PYTHONDONTWRITEBYTECODE=1 (a test that wants a
 // bytecode cache unsets it and gives Python its own PYTHONPYCACHEPREFIX).

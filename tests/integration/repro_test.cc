@@ -28,7 +28,8 @@ Output Repro(const std::string& dir, const std::vector<std::string>& args) {
 // A copy of an example project in a fresh directory; returns its path.
 std::string CopyExample(const std::string& example, const std::string& into) {
   const std::string dir = into + "/project";
-  Output o = RunProgram({"cp", "-R", "--", Example(example), dir});
+  // -L: under Bazel the example files are symlinks into the source tree.
+  Output o = RunProgram({"cp", "-RL", "--", Example(example), dir});
   EXPECT_EQ(o.exit_code, 0) << o.err;
   return dir;
 }
