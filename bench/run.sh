@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 B=build
 RUNS=${RUNS:-200}
+# find over /usr/share takes about 0.3-1 s a run: fewer runs.
+DIRS_RUNS=${DIRS_RUNS:-20}
 out=bench/RESULTS.md
 {
   echo "# detrun benchmark results"
@@ -19,6 +21,15 @@ out=bench/RESULTS.md
   echo "Command: \`$B/bench/compare_commands $RUNS '/bin/true' '$B/detrun --native -- /bin/true' '$B/detrun -- /bin/true'\`"
   echo
   "$B/bench/compare_commands" "$RUNS" /bin/true "$B/detrun --native -- /bin/true" "$B/detrun -- /bin/true"
+  echo
+  echo "## Directory order: \`find /usr/share -type f\` with --dirs=native, sorted, shuffle ($DIRS_RUNS interleaved runs each)"
+  echo
+  echo "Command: \`$B/bench/compare_commands $DIRS_RUNS 'find /usr/share -type f' '$B/detrun --dirs=native -- find /usr/share -type f' '$B/detrun --dirs=sorted -- find /usr/share -type f' '$B/detrun --dirs=shuffle -- find /usr/share -type f'\`"
+  echo
+  "$B/bench/compare_commands" "$DIRS_RUNS" 'find /usr/share -type f' \
+    "$B/detrun --dirs=native -- find /usr/share -type f" \
+    "$B/detrun --dirs=sorted -- find /usr/share -type f" \
+    "$B/detrun --dirs=shuffle -- find /usr/share -type f"
   echo
   echo "## Notification round trip: getrandom(16) answered by the supervisor"
   echo
@@ -41,6 +52,14 @@ out=bench/RESULTS.md
     echo "| $mode | $n | $(awk -v n="$n" -F'|' 'NR==3{a=$3} NR==4{b=$3} END{gsub(/[ ms]/,"",a); gsub(/[ ms]/,"",b); printf "%.0f ns", (b-a)*1e6/n}' <<<"$table") |"
   done
   echo
+  echo "## Opens: every open(2) goes through the supervisor once a module provides a file"
+  echo
+  echo "Command: \`$B/bench/compare_commands 10 '$B/detrun --native -- $B/bench/open_loop 100000 /etc/passwd' '$B/detrun -- $B/bench/open_loop 100000 /etc/passwd' '$B/detrun -- $B/bench/open_loop 100000 /etc/hostname'\`"
+  echo "(an ordinary file, let through to the kernel; a virtual file, answered by detrun)"
+  echo
+  "$B/bench/compare_commands" 10 "$B/detrun --native -- $B/bench/open_loop 100000 /etc/passwd" \
+    "$B/detrun -- $B/bench/open_loop 100000 /etc/passwd" "$B/detrun -- $B/bench/open_loop 100000 /etc/hostname"
+  echo
   echo "## Seccomp filter: build and evaluate (Google Benchmark)"
   echo
   echo "Command: \`$B/bench/bpf_benchmark --benchmark_min_time=0.2\`"
@@ -58,6 +77,9 @@ out=bench/RESULTS.md
   echo "  Abseil shared libraries (cord, synchronization, symbolize, ...; Debian ships no static"
   echo "  archives), about 300 page faults and 4-5 ms of CPU before main. Closing it means keeping"
   echo "  Abseil off detrun's run path or a small front binary (issue 7)."
+  echo "- \`--dirs\` costs two notifications per directory listed (the read and the call that"
+  echo "  finds the end) plus the supervisor's own read of the directory: \`find\` over thousands of"
+  echo "  small directories is its worst case, and the round trip dominates it."
   echo "- The notification round trip is above the 7 us target: each answer costs five syscalls"
   echo "  (epoll_wait, RECV, ID_VALID, process_vm_writev, SEND). Receiving the next notification"
   echo "  without a new epoll_wait when more are queued, and answering clocks in the vDSO where exact,"

@@ -388,9 +388,11 @@ add up.
 
 Determinism:
   --seed=N            Seed of the randomness the command sees (getrandom,
-                      the vDSO getrandom, AT_RANDOM; /dev/urandom not yet):
-                      a decimal integer from 0 to 18446744073709551615
-                      (2^64-1). Default 0.
+                      the vDSO getrandom, AT_RANDOM, /dev/urandom,
+                      /dev/random, /etc/machine-id, the --dirs=shuffle order,
+                      /proc/sys/kernel/random/{boot_id,uuid}): a decimal
+                      integer from 0 to
+                      18446744073709551615 (2^64-1). Default 0.
   --time=T            Start time of the virtual clock, one of:
                         YYYY-MM-DD                            midnight UTC
                         YYYY-MM-DDTHH:MM:SS[.frac][Z|±HH:MM]  no zone: UTC;
@@ -409,14 +411,15 @@ Determinism:
                       duration syntax such as 1ms, 250us or 1.5s (units:
                       ns us ms s m h): more than 0, at most 1h, a whole
                       number of nanoseconds. Default 1ms.
-  --hostname=NAME     Host name the command sees through uname (not yet in
-                      /etc/hostname or /proc/sys/kernel): 1 to 64 bytes (the
-                      kernel's limit) of visible ASCII without '/', so that
-                      it stays safe in the file names and log lines that
-                      programs build from it. Default detrun.
+  --hostname=NAME     Host name the command sees through uname,
+                      /etc/hostname and /proc/sys/kernel/hostname: 1 to 64
+                      bytes (the kernel's limit) of visible ASCII without
+                      '/', so that it stays safe in the file names and log
+                      lines that programs build from it. Default detrun.
   --cpus=N            Number of CPUs the command sees through
-                      sched_getaffinity (nproc, Go, Java, Node) and getcpu;
-                      not yet in /proc/cpuinfo or /sys (sysconf,
+                      sched_getaffinity (nproc, Go, Java, Node), getcpu,
+                      /proc/cpuinfo, /proc/stat and
+                      /sys/devices/system/cpu (sysconf, getconf,
                       os.cpu_count). 1 to 1024. Default 1.
   --fs-times=MODE     clamp (default): file times (stat, fstat, lstat,
                         fstatat, statx) later than the start time read as
@@ -426,11 +429,15 @@ Determinism:
                         no newer than older files: use real for
                         incremental builds (make, ninja).
                       real: file times as stored.
-  --dirs=ORDER        (Not implemented yet: refused when given.)
-                      Order of directory listings: sorted (default; bytewise
-                      by name), shuffle (a different order per --seed, to
-                      shake out order dependencies), native (as the file
-                      system returns them).
+  --dirs=ORDER        Order in which directories list their entries
+                      (getdents64/getdents: ls -f, find, readdir, os.listdir,
+                      glob), "." and ".." always first:
+                      sorted (default): bytewise by name, on every file
+                        system (ext4, tmpfs, /proc, /sys, ...).
+                      shuffle: a seeded order, different per --seed and the
+                        same in every process, to shake out code that
+                        depends on the order.
+                      native: as the file system returns them.
   --record=FILE       (Not implemented yet: refused when given.)
                       Write a trace of what the command observed to FILE,
                       for detrun show, diff and replay.

@@ -15,7 +15,9 @@
 #include "determinism/at_random_module.h"
 #include "determinism/chaos_module.h"
 #include "determinism/cpus_module.h"
+#include "determinism/dirs_module.h"
 #include "determinism/fs_times_module.h"
+#include "determinism/procfs_module.h"
 #include "determinism/random_module.h"
 #include "determinism/time_module.h"
 #include "determinism/uts_module.h"
@@ -68,6 +70,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& 
   InProcessClocks in_process;
   in_process.constant = time->FrozenVdsoClocks();
   in_process.offset = time->RealVdsoClocks();
+  const TimeModule& clock = *time;  // procfs reads it; the list owns both
   modules.push_back(std::move(time));
   modules.push_back(std::make_unique<RandomModule>(config));
   modules.push_back(std::make_unique<AtRandomModule>(config));
@@ -76,7 +79,9 @@ absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& 
   modules.push_back(std::move(*vdso));
   modules.push_back(std::make_unique<UtsModule>(config));
   modules.push_back(std::make_unique<CpusModule>(config));
+  modules.push_back(std::make_unique<DirsModule>(config));
   modules.push_back(std::make_unique<FsTimesModule>(config));
+  modules.push_back(std::make_unique<ProcfsModule>(clock, config));
   // Last: it delays only calls no other module answered.
   if (config.chaos_seed) modules.push_back(std::make_unique<ChaosModule>(config));
   return modules;
@@ -87,7 +92,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& 
 const std::vector<std::string>& NotYetImplementedOptions() {
   // Each entry leaves this list when its module lands (time: issue 3;
   // random, hostname, cpus, dirs: issue 4; record: issue 5).
-  static const std::vector<std::string> kPending = {"dirs", "record"};
+  static const std::vector<std::string> kPending = {"record"};
   return kPending;
 }
 

@@ -26,6 +26,11 @@
 #define PIDFD_THREAD O_EXCL
 #endif
 
+// memfd_create: the file can never be made executable (6.3).
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
+
 // Landlock ABI 3 (6.2): truncate; ABI 5 (6.10): ioctl on devices.
 #ifndef LANDLOCK_ACCESS_FS_TRUNCATE
 #define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)

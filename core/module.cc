@@ -1,6 +1,10 @@
 #include "core/module.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <utility>
+
+#include "absl/strings/str_split.h"
 
 namespace detrun {
 
@@ -22,6 +26,46 @@ void Registry::Allow(int nr, std::vector<ArgMatcher> when, std::string reason) {
   allowed_.push_back(
       Pending{nr, Entry{current_module_, current_name_, std::move(when), nullptr},
               std::move(reason)});
+}
+
+namespace {
+
+// Absolute, and no empty, "." or ".." component (so no "//" and no
+// trailing '/'): the form readlink(/proc/self/fd/N) gives.
+bool IsCanonicalPath(const std::string& path) {
+  if (path.size() < 2 || path[0] != '/') return false;
+  for (absl::string_view part : absl::StrSplit(absl::string_view(path).substr(1), '/')) {
+    if (part.empty() || part == "." || part == "..") return false;
+  }
+  return true;
+}
+
+[[noreturn]] void Die(const std::string& message) {
+  fprintf(stderr, "detrun: internal error: %s\n", message.c_str());
+  abort();
+}
+
+}  // namespace
+
+void Registry::ProvideFile(std::string canonical_path, FileProvider provider,
+                           std::string reason) {
+  if (!IsCanonicalPath(canonical_path)) {
+    Die(current_name_ + " provides a file whose path is not canonical: '" + canonical_path + "'");
+  }
+  // Twice-provided paths are caught where the files are indexed
+  // (core/virtual_files.cc).
+  files_.push_back(ProvidedFile{std::move(canonical_path), current_name_, std::move(provider),
+                                std::move(reason), nullptr});
+}
+
+void Registry::ProvideDevice(std::string canonical_path, DeviceProvider device,
+                             std::string reason) {
+  if (!IsCanonicalPath(canonical_path)) {
+    Die(current_name_ + " provides a device whose path is not canonical: '" + canonical_path +
+        "'");
+  }
+  files_.push_back(ProvidedFile{std::move(canonical_path), current_name_, nullptr,
+                                std::move(reason), std::move(device)});
 }
 
 SyscallPolicy Registry::BuildPolicy(SyscallPolicy base) const {

@@ -33,9 +33,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "core/config.h"
 #include "core/process_identity.h"
 #include "core/syscall_policy.h"
+#include "core/unique_fd.h"
 
 namespace detrun {
 
@@ -73,6 +75,10 @@ struct Response {
   // notification; the kernel then restarts the call (a new notification)
   // or fails it with EINTR, as for any interrupted sleep.
   int64_t hold_until_ns = -1;
+  // kInjectFd made by InjectOwnedFd: holds `fd` open for as long as the
+  // Response (or a copy) lives, i.e. until the supervisor has sent it, and
+  // closes it then. Handlers that make a descriptor for one answer use it.
+  std::shared_ptr<const UniqueFd> owned_fd;
 
   static Response Continue() { return {}; }
   static Response Value(int64_t v) { return {Kind::kValue, v, 0, -1, 0}; }
@@ -80,7 +86,14 @@ struct Response {
   static Response InjectFd(int fd, uint32_t flags) {
     return {Kind::kInjectFd, 0, 0, fd, flags};
   }
-  // `answer` (not an injected fd: the fd is not kept), sent at `until_ns`.
+  // kInjectFd of a descriptor this Response owns (see owned_fd).
+  static Response InjectOwnedFd(UniqueFd fd, uint32_t flags) {
+    Response r = InjectFd(fd.get(), flags);
+    r.owned_fd = std::make_shared<const UniqueFd>(std::move(fd));
+    return r;
+  }
+  // `answer`, sent at `until_ns` (an injected fd stays open until then
+  // only when it is owned).
   static Response HeldUntil(int64_t until_ns, Response answer) {
     answer.hold_until_ns = until_ns;
     return answer;
@@ -95,6 +108,10 @@ class Scheduler {
   // Calls `fn` once, when the host's CLOCK_MONOTONIC reaches `at_ns` (at
   // once if it has). Pending calls are dropped when the run ends.
   virtual void At(int64_t at_ns, std::function<void()> fn) = 0;
+  // Calls `fn` with the ready events whenever `fd` (ours) is ready for
+  // `events` (EPOLLIN/EPOLLOUT, level-triggered; EPOLLHUP/EPOLLERR always);
+  // `fn` returns false to stop watching (the caller then closes fd).
+  virtual void Watch(int fd, uint32_t events, std::function<bool(uint32_t)> fn) = 0;
 };
 
 // Everything a handler may use to answer one notification.
@@ -110,6 +127,15 @@ struct SyscallContext {
 // Returns a Response to answer, or nullopt to let the next module (and
 // finally the kernel: Continue) decide.
 using SyscallHandler = std::function<std::optional<Response>(SyscallContext&)>;
+
+// The content of a virtual file (Registry::ProvideFile), computed each time
+// the file is opened, in the context of the open call (so /proc/uptime can
+// read the opening thread's clock). An error fails that open with EIO.
+using FileProvider = std::function<absl::StatusOr<std::string>(SyscallContext&)>;
+// A device the command opens (/dev/urandom): a descriptor of ours to
+// install for this open, given the open's flags (O_NONBLOCK, access mode).
+using DeviceProvider =
+    std::function<absl::StatusOr<UniqueFd>(SyscallContext&, uint64_t open_flags)>;
 
 // A process stopped right after a successful exec, before the new image
 // runs its first instruction (a ptrace PTRACE_EVENT_EXEC stop). The place to
@@ -216,6 +242,28 @@ class Registry {
   // denials still win). For calls detrun's own code makes in the child,
   // recognisable by their arguments (e.g. the vDSO stubs' own clock read).
   void Allow(int nr, std::vector<ArgMatcher> when, std::string reason);
+  // Virtual files: the current module owns the file at `canonical_path`
+  // (absolute, as the kernel would name it once resolved: no "//", no "."
+  // or ".." parts, no trailing '/'). Whenever the command opens that file,
+  // under any name that resolves to it (relative, through symlinks, ...),
+  // the core answers the open itself with a read-only descriptor holding
+  // what `provider` returns at that moment (core/virtual_files.h). The
+  // core registers its open handlers only when some module provides a
+  // file. A malformed or twice-provided path is a programming error and
+  // aborts.
+  struct ProvidedFile {
+    std::string path;
+    std::string module_name;
+    FileProvider provider;
+    std::string reason;
+    DeviceProvider device;  // set instead of `provider` by ProvideDevice
+  };
+  void ProvideFile(std::string canonical_path, FileProvider provider, std::string reason);
+  // Like ProvideFile, for a character device whose content is a stream
+  // (/dev/urandom): each open installs the descriptor `device` returns.
+  // Unlike a file, it may be opened for writing.
+  void ProvideDevice(std::string canonical_path, DeviceProvider device, std::string reason);
+  const std::vector<ProvidedFile>& provided_files() const { return files_; }
 
   // Denials and notify rules merged into one policy: `base` (escape
   // denials, --no-network) first, so a denial always wins.
@@ -234,6 +282,7 @@ class Registry {
   };
   std::vector<Pending> pending_;
   std::vector<Pending> allowed_;  // handler unused
+  std::vector<ProvidedFile> files_;
   int current_module_ = -1;
   std::string current_name_;
 };

@@ -31,6 +31,7 @@
 #include "absl/strings/str_format.h"
 #include "core/linux_compat.h"
 #include "core/syscall_table.h"
+#include "core/virtual_files.h"
 
 namespace detrun {
 namespace {
@@ -46,6 +47,7 @@ enum Tag : uint64_t {
   kTagProcessExit = 4,
   kTagThreadExit = 5,
   kTagHoldTimer = 6,
+  kTagModuleFd = 7,
 };
 uint64_t MakeTag(Tag kind, uint64_t id = 0) { return (uint64_t{kind} << 56) | id; }
 Tag TagKind(uint64_t tag) { return static_cast<Tag>(tag >> 56); }
@@ -166,6 +168,8 @@ Supervisor::Supervisor(const Config& config, std::vector<Module*> modules)
     registry_.BeginModule(static_cast<int>(i), std::string(modules_[i]->name()));
     modules_[i]->Register(registry_);
   }
+  // One open handler for the files the modules provide (virtual_files.h).
+  VirtualFiles::Install(registry_, config_);
   dispatch_ = registry_.BuildDispatch();
   for (Module* m : modules_) wants_exec_stop_ |= m->WantsExecStop();
   table_ = std::make_unique<ProcessTable>(modules_, ProcessTable::DefaultHooks());
@@ -369,6 +373,7 @@ class Supervisor::Loop {
           case kTagProcessExit: s_.table_->OnExitReady(TagId(tag), false); break;
           case kTagThreadExit: s_.table_->OnExitReady(TagId(tag), true); break;
           case kTagHoldTimer: deferred_ready = true; break;
+          case kTagModuleFd: RunWatcher(TagId(tag), events[i].events); break;
           case kTagListener:
             if (events[i].events & EPOLLIN) {
               listener_ready = true;
@@ -553,10 +558,28 @@ class Supervisor::Loop {
       loop_.deferred_.push(Deferred{at_ns, loop_.deferred_order_++, std::move(fn)});
       loop_.ArmHoldTimer();
     }
+    void Watch(int fd, uint32_t events, std::function<bool(uint32_t)> fn) override {
+      epoll_event ev{};
+      ev.events = events;
+      ev.data.u64 = MakeTag(kTagModuleFd, static_cast<uint64_t>(fd));
+      if (epoll_ctl(loop_.epoll_.get(), EPOLL_CTL_ADD, fd, &ev) == 0) {
+        loop_.watchers_[fd] = std::move(fn);
+      }
+    }
 
    private:
     Loop& loop_;
   };
+
+  // A module's descriptor is ready (Scheduler::Watch).
+  void RunWatcher(int fd, uint32_t events) {
+    auto it = watchers_.find(fd);
+    if (it == watchers_.end()) return;
+    if (!it->second(events)) {
+      epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+      watchers_.erase(fd);  // `it` may be stale: the callback may watch more
+    }
+  }
 
   static int64_t MonotonicNs() {
     timespec ts;
@@ -678,6 +701,7 @@ class Supervisor::Loop {
   uint64_t deferred_order_ = 0;
   LoopScheduler scheduler_{*this};
   absl::flat_hash_map<uint64_t, HeldCall> held_;  // by notification id
+  absl::flat_hash_map<int, std::function<bool(uint32_t)>> watchers_;  // by fd
   std::vector<char> request_;
   std::vector<char> response_;
   bool root_done_ = false;

@@ -6,7 +6,10 @@
 #include <cerrno>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/child_memory.h"
+#include "determinism/time_module.h"
 
 namespace detrun {
 namespace {
@@ -23,7 +26,71 @@ int WriteTo(SyscallContext& ctx, uint64_t addr, const void* value, size_t size) 
 }  // namespace
 
 CpusModule::CpusModule(const Config& config)
-    : cpus_(std::max<uint32_t>(config.cpus, 1)), mask_bytes_(MaskBytes(cpus_)) {}
+    : cpus_(std::max<uint32_t>(config.cpus, 1)),
+      mask_bytes_(MaskBytes(cpus_)),
+      boot_epoch_seconds_(BootEpochSeconds(config.start_time)) {}
+
+std::string CpusModule::CpuList(uint32_t cpus) {
+  return cpus <= 1 ? "0\n" : absl::StrCat("0-", cpus - 1, "\n");
+}
+
+std::string CpusModule::CpuInfo(uint32_t cpus) {
+  // The x86-64 baseline (x86-64-v1), in the kernel's order.
+  static constexpr const char* kFlags =
+      "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx "
+      "fxsr sse sse2 syscall nx lm";
+  std::string out;
+  for (uint32_t k = 0; k < cpus; ++k) {
+    absl::StrAppendFormat(&out,
+                          "processor\t: %u\n"
+                          "vendor_id\t: GenuineIntel\n"
+                          "cpu family\t: 15\n"
+                          "model\t\t: 6\n"
+                          "model name\t: %s\n"
+                          "stepping\t: 1\n"
+                          "microcode\t: 0x1\n"
+                          "cpu MHz\t\t: %u.000\n"
+                          "cache size\t: 16384 KB\n"
+                          "physical id\t: 0\n"
+                          "siblings\t: %u\n"
+                          "core id\t\t: %u\n"
+                          "cpu cores\t: %u\n"
+                          "apicid\t\t: %u\n"
+                          "initial apicid\t: %u\n"
+                          "fpu\t\t: yes\n"
+                          "fpu_exception\t: yes\n"
+                          "cpuid level\t: 13\n"
+                          "wp\t\t: yes\n"
+                          "flags\t\t: %s\n"
+                          "bugs\t\t:\n"
+                          "bogomips\t: %u.00\n"
+                          "clflush size\t: 64\n"
+                          "cache_alignment\t: 64\n"
+                          "address sizes\t: 40 bits physical, 48 bits virtual\n"
+                          "power management:\n"
+                          "\n",
+                          k, kCpuModelName, kMhz, cpus, k, cpus, k, k, kFlags, 2 * kMhz);
+  }
+  return out;
+}
+
+std::string CpusModule::ProcStat(uint32_t cpus, int64_t boot_epoch_seconds) {
+  // user nice system idle iowait irq softirq steal guest guest_nice
+  static constexpr const char* kTimes = " 0 0 0 0 0 0 0 0 0 0\n";
+  std::string out = absl::StrCat("cpu ", kTimes);
+  for (uint32_t k = 0; k < cpus; ++k) absl::StrAppend(&out, "cpu", k, kTimes);
+  absl::StrAppend(&out, "intr 0\nctxt 0\nbtime ", boot_epoch_seconds,
+                  "\nprocesses 1\nprocs_running 1\nprocs_blocked 0\n"
+                  "softirq 0 0 0 0 0 0 0 0 0 0 0\n");
+  return out;
+}
+
+int64_t CpusModule::BootEpochSeconds(absl::Time start) {
+  // REALTIME - BOOTTIME, as the kernel's getboottime64.
+  const int64_t boot =
+      absl::ToUnixSeconds(start - absl::Nanoseconds(TimeModule::kUptimeAtStartNs));
+  return std::max<int64_t>(boot, 0);
+}
 
 size_t CpusModule::MaskBytes(uint32_t cpus) {
   const size_t longs = (size_t{cpus} + kBitsPerLong - 1) / kBitsPerLong;
@@ -42,6 +109,26 @@ void CpusModule::Register(Registry& registry) {
   registry.Notify(
       SYS_rseq, [](SyscallContext&) -> std::optional<Response> { return Response::Errno(ENOSYS); },
       "the rseq area would show the real CPU");
+
+  // Files: fixed for the run, computed once and copied at each open.
+  auto constant = [&registry](std::string path, std::string content, const char* reason) {
+    registry.ProvideFile(
+        std::move(path),
+        [content](SyscallContext&) -> absl::StatusOr<std::string> { return content; }, reason);
+  };
+  for (const char* list : {"online", "possible", "present"}) {
+    constant(absl::StrCat("/sys/devices/system/cpu/", list), CpuList(cpus_),
+             "the --cpus virtual CPUs");
+  }
+  constant("/sys/devices/system/cpu/offline", "\n", "no CPU is offline");
+  constant("/proc/cpuinfo", CpuInfo(cpus_), "the --cpus virtual CPUs, all fixed fields");
+  constant("/proc/stat", ProcStat(cpus_, boot_epoch_seconds_),
+           "the --cpus virtual CPUs, no activity, the virtual boot time");
+  const std::string khz = absl::StrCat(kMhz * 1000, "\n");
+  for (uint32_t k = 0; k < cpus_; ++k) {
+    constant(absl::StrCat("/sys/devices/system/cpu/cpu", k, "/cpufreq/scaling_cur_freq"), khz,
+             "a fixed clock speed");
+  }
 }
 
 std::optional<Response> CpusModule::SchedGetaffinity(SyscallContext& ctx) const {

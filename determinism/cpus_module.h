@@ -43,31 +43,62 @@
 //       reads 0 too. Costs nothing but rseq's fast paths (glibc, tcmalloc
 //       and the like fall back to ordinary atomics).
 //
-// Who is covered by these syscalls alone:
-//   yes  coreutils `nproc` (sched_getaffinity; OMP_NUM_THREADS and
-//        OMP_THREAD_LIMIT, when set, still override it as usual)
-//   yes  Python os.sched_getaffinity(0)
-//   yes  Go runtime.NumCPU() (sched_getaffinity at start-up)
-//   yes  Node os.availableParallelism() (libuv uv_available_parallelism:
-//        sched_getaffinity)
-//   yes  Java Runtime.availableProcessors() (sched_getaffinity), as long as
-//        no cgroup CPU quota applies (the JVM reads the real cgroup files)
-//   yes  glibc sched_getcpu(), getcpu() (via the vDSO and rseq above)
-//   not yet  Python os.cpu_count(), glibc sysconf(_SC_NPROCESSORS_ONLN)
-//        and get_nprocs() (read /sys/devices/system/cpu/online),
-//        sysconf(_SC_NPROCESSORS_CONF) (/sys/devices/system/cpu/possible),
-//        Node os.cpus() (/proc/cpuinfo and /proc/stat), /proc/self/status
-//        Cpus_allowed: files, for the /proc and /sys work.
-//   never  the RDPID and RDTSCP instructions and LSL on the per-CPU GDT
-//        segment, which read the real CPU number without a syscall (like
-//        rdtsc and cpuid, README).
+// Files (served by the core, core/virtual_files.h; read-only):
+//   /sys/devices/system/cpu/{online,possible,present}
+//       "0\n" for one CPU, "0-N-1\n" otherwise (the kernel's cpulist
+//       format); /sys/devices/system/cpu/offline "\n" (none).
+//   /sys/devices/system/cpu/cpuK/cpufreq/scaling_cur_freq, K < N
+//       kMhz * 1000 (kHz) "\n", also on hosts without cpufreq (where the
+//       directory listing and stat still say it does not exist).
+//   /proc/cpuinfo
+//       N blocks in the kernel's x86 format, all fields fixed and none
+//       copied from the host: vendor, family, model, model name, stepping,
+//       microcode, cache size, cpuid level, address sizes and flags
+//       describe kCpuModelName, a generic CPU whose flags are the x86-64
+//       baseline (x86-64-v1: what every x86-64 CPU has, so a program that
+//       picks code by these flags never picks one the host lacks);
+//       "cpu MHz" kMhz, bogomips twice that; one socket (physical id 0)
+//       of N cores without SMT: processor = core id = apicid = initial
+//       apicid = K, siblings = cpu cores = N. (The CPUID instruction still
+//       reports the real CPU: README.)
+//   /proc/stat
+//       "cpu" and N "cpuK" lines of ten zero times, "intr 0", "ctxt 0",
+//       "btime B", "processes 1", "procs_running 1", "procs_blocked 0",
+//       "softirq" with eleven zeros. B is the virtual boot time: --time
+//       minus TimeModule::kUptimeAtStartNs (100 s), in whole seconds
+//       rounded down (0 at the least), so that REALTIME - btime is the
+//       uptime /proc/uptime shows, as on a real machine. "processes"
+//       (forks since boot) is 1: a count that followed the run's forks
+//       would depend on when each was made.
+//
+// Who is covered:
+//   coreutils `nproc` (sched_getaffinity; OMP_NUM_THREADS and
+//     OMP_THREAD_LIMIT, when set, still override it as usual)
+//   Python os.sched_getaffinity(0) and os.cpu_count() (/sys/.../online)
+//   glibc sysconf(_SC_NPROCESSORS_ONLN), get_nprocs() (online) and
+//     sysconf(_SC_NPROCESSORS_CONF), get_nprocs_conf() (possible):
+//     `getconf _NPROCESSORS_CONF`
+//   Go runtime.NumCPU() (sched_getaffinity at start-up)
+//   Node os.availableParallelism() (sched_getaffinity) and os.cpus()
+//     (/proc/stat lines, /proc/cpuinfo model name, scaling_cur_freq)
+//   Java Runtime.availableProcessors() (sched_getaffinity), as long as no
+//     cgroup CPU quota applies (the JVM reads the real cgroup files)
+//   glibc sched_getcpu(), getcpu() (via the vDSO and rseq above)
+// Not covered: /proc/self/status Cpus_allowed (a per-process file), the
+// /sys/devices/system/cpu directory listing (cpuK directories: the dirs
+// work), other files under /sys/devices/system/cpu/cpuK (topology, cache),
+// cgroup CPU quotas; and never the RDPID and RDTSCP instructions and LSL
+// on the per-CPU GDT segment, which read the real CPU number without a
+// syscall (like rdtsc and cpuid, README).
 #ifndef DETRUN_DETERMINISM_CPUS_MODULE_H_
 #define DETRUN_DETERMINISM_CPUS_MODULE_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 
+#include "absl/time/time.h"
 #include "core/config.h"
 #include "core/module.h"
 
@@ -78,6 +109,9 @@ class CpusModule : public Module {
   // What getcpu reports for every thread.
   static constexpr uint32_t kCpu = 0;
   static constexpr uint32_t kNode = 0;
+  // What /proc/cpuinfo and cpufreq say about every CPU.
+  static constexpr const char* kCpuModelName = "detrun virtual CPU";
+  static constexpr uint32_t kMhz = 2000;
 
   explicit CpusModule(const Config& config);
 
@@ -88,6 +122,13 @@ class CpusModule : public Module {
   // least 8.
   static size_t MaskBytes(uint32_t cpus);
 
+  // File contents, exposed for tests.
+  static std::string CpuList(uint32_t cpus);  // "0-3\n"
+  static std::string CpuInfo(uint32_t cpus);
+  static std::string ProcStat(uint32_t cpus, int64_t boot_epoch_seconds);
+  // /proc/stat's btime for a run starting at `start`.
+  static int64_t BootEpochSeconds(absl::Time start);
+
  private:
   std::optional<Response> SchedGetaffinity(SyscallContext& ctx) const;
   std::optional<Response> SchedSetaffinity(SyscallContext& ctx) const;
@@ -95,6 +136,7 @@ class CpusModule : public Module {
 
   const uint32_t cpus_;
   const size_t mask_bytes_;
+  const int64_t boot_epoch_seconds_;
 };
 
 }  // namespace detrun

@@ -2,13 +2,21 @@
 
 #include <linux/random.h>
 #include <sys/mman.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 
+#include "absl/strings/str_cat.h"
 #include "core/child_memory.h"
 #include "core/process_table.h"
+#include "determinism/uuid.h"
 
 namespace detrun {
 namespace {
@@ -43,11 +51,97 @@ void RandomModule::Register(Registry& registry) {
   registry.Notify(
       SYS_getrandom, [this](SyscallContext& ctx) { return Getrandom(ctx); },
       "getrandom bytes from the process's seeded stream");
+  registry.ProvideFile(
+      "/proc/sys/kernel/random/uuid",
+      [this](SyscallContext& ctx) -> absl::StatusOr<std::string> {
+        return NextUuid(ctx.process);
+      },
+      "a new UUID at each open, from the process's seeded uuid stream");
+  for (const char* device : {"/dev/urandom", "/dev/random"}) {
+    registry.ProvideDevice(
+        device,
+        [this](SyscallContext& ctx, uint64_t flags) { return OpenUrandom(ctx, flags); },
+        "an endless seeded stream per open");
+  }
+}
+
+absl::StatusOr<UniqueFd> RandomModule::OpenUrandom(SyscallContext& ctx, uint64_t flags) {
+  if (ctx.scheduler == nullptr) return absl::FailedPreconditionError("no scheduler");
+  UniqueFd master(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK));
+  if (!master.ok()) return absl::ErrnoToStatus(errno, "posix_openpt");
+  char name[64];
+  if (unlockpt(master.get()) != 0 || ptsname_r(master.get(), name, sizeof name) != 0) {
+    return absl::ErrnoToStatus(errno, "unlockpt/ptsname");
+  }
+  // The caller's access mode and O_NONBLOCK; never our controlling tty.
+  const int mode = static_cast<int>(flags & O_ACCMODE);
+  UniqueFd slave(open(name, mode | O_NOCTTY | O_CLOEXEC | static_cast<int>(flags & O_NONBLOCK)));
+  if (!slave.ok()) return absl::ErrnoToStatus(errno, name);
+  // Raw: every byte value passes unchanged, nothing echoes, no signals.
+  termios raw;
+  if (tcgetattr(slave.get(), &raw) != 0) return absl::ErrnoToStatus(errno, "tcgetattr");
+  cfmakeraw(&raw);
+  if (tcsetattr(slave.get(), TCSANOW, &raw) != 0) return absl::ErrnoToStatus(errno, "tcsetattr");
+  fchmod(slave.get(), 0666);  // what ls -l shows for /dev/urandom
+  const uint64_t n = ++urandom_opens_[ctx.process.id];
+  const int fd = master.get();
+  urandom_[fd] = std::make_unique<Urandom>(
+      Urandom{std::move(master), RandomStream(absl::StrCat("urandom ", n), seed_, ctx.process.id),
+              {}, 0});
+  // Filled before the open returns, so a first O_NONBLOCK read finds
+  // bytes; then kept filled as the command reads.
+  ServeUrandom(fd, EPOLLOUT);
+  ctx.scheduler->Watch(fd, EPOLLIN | EPOLLOUT,
+                       [this, fd](uint32_t events) { return ServeUrandom(fd, events); });
+  return slave;
+}
+
+bool RandomModule::ServeUrandom(int master, uint32_t events) {
+  auto it = urandom_.find(master);
+  if (it == urandom_.end()) return false;
+  Urandom& u = *it->second;
+  if (events & EPOLLIN) {
+    // What the command wrote: accepted and dropped.
+    char sink[4096];
+    while (read(master, sink, sizeof sink) > 0) {
+    }
+  }
+  if (events & (EPOLLHUP | EPOLLERR)) {
+    urandom_.erase(it);  // every copy of the slave is closed
+    return false;
+  }
+  if (events & EPOLLOUT) {
+    constexpr size_t kRefill = 4096;
+    for (;;) {
+      if (u.pending_offset == u.pending.size()) {
+        u.pending.resize(kRefill);
+        u.stream.Fill(u.pending.data(), kRefill);
+        u.pending_offset = 0;
+      }
+      ssize_t w = write(master, u.pending.data() + u.pending_offset,
+                        u.pending.size() - u.pending_offset);
+      if (w <= 0) break;  // full (EAGAIN) until the command reads
+      u.pending_offset += static_cast<size_t>(w);
+    }
+  }
+  return true;
+}
+
+std::string RandomModule::NextUuid(const ProcessState& process) {
+  auto it = uuid_streams_.find(process.id);
+  if (it == uuid_streams_.end()) {
+    it = uuid_streams_.emplace(process.id, RandomStream(kUuidDomain, seed_, process.id)).first;
+  }
+  return Uuid::Random(it->second).ToString() + "\n";
 }
 
 void RandomModule::OnProcessExit(const ProcessState& process,
                                  const std::vector<const ThreadState*>&) {
   streams_.erase(process.id);
+  uuid_streams_.erase(process.id);
+  // Its devices live on while another process holds them (fork, passing
+  // fds); the open count restarts only for a new identity.
+  urandom_opens_.erase(process.id);
 }
 
 RandomStream& RandomModule::StreamOf(const ProcessState& process) {

@@ -41,17 +41,45 @@
 // GiB, roughly what the kernel itself takes. The stream's 32-bit ChaCha20
 // block counter repeats after 256 GiB read by one process.
 //
+// /proc/sys/kernel/random/uuid (a file served by the core,
+// core/virtual_files.h) gives a new random UUID (uuid.h) at every open, as
+// the kernel does: the next 16 bytes of the opening process's own "uuid"
+// RandomStream (seed, process identity), a stream apart from getrandom's so
+// that reading a UUID does not shift the getrandom bytes that follow. The
+// k-th UUID a process reads depends only on the seed, its identity and k
+// (threads of one process share the sequence, in the order of their opens).
+//
+// /dev/urandom and /dev/random (devices served by the core,
+// core/virtual_files.h): every open gets its own endless stream,
+// RandomStream("urandom N", seed, process identity) for the process's N-th
+// open (from 1) of either device, so a second open continues with new
+// bytes rather than restarting, and what one descriptor reads does not
+// depend on when another is read. The descriptor is the slave side of a
+// pseudo-terminal in raw mode: fstat says character device (libsodium's
+// fallback checks S_ISCHR), reads never reach an end, O_NONBLOCK and
+// O_CLOEXEC are the caller's, writes are accepted and dropped (as the
+// kernel's mix them in). The supervisor keeps the master side filled
+// (Scheduler::Watch) and frees it when the command has closed every copy.
+// Differences from the kernel's device: one read returns at most what the
+// pty holds (about 4 KiB; large reads are short, as POSIX allows and as
+// `head -c`, `dd iflag=fullblock` and read loops handle); isatty() is
+// true; ioctl(RNDGETENTCNT) and friends fail with ENOTTY; with O_NONBLOCK
+// a read faster than detrun refills may get EAGAIN; st_rdev is a pty's.
+// A descriptor shared by forked processes is one stream, read in whatever
+// order they read it.
+//
 // The vDSO getrandom of Linux 6.11+ is redirected to this syscall by the
-// vdso module; AT_RANDOM is the at_random module's (its own stream).
-// /dev/urandom and /dev/random are not virtualized yet: reading them gives
-// host bytes.
+// vdso module; AT_RANDOM is the at_random module's (its own stream); the
+// boot_id and machine-id the uts module's.
 #ifndef DETRUN_DETERMINISM_RANDOM_MODULE_H_
 #define DETRUN_DETERMINISM_RANDOM_MODULE_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -70,6 +98,8 @@ class RandomModule : public Module {
   static constexpr size_t kChunkSize = 64 * 1024;
   // The stream's domain (random_stream.h).
   static constexpr std::string_view kDomain = "getrandom";
+  // The stream of /proc/sys/kernel/random/uuid.
+  static constexpr std::string_view kUuidDomain = "uuid";
 
   explicit RandomModule(const Config& config);
 
@@ -81,8 +111,18 @@ class RandomModule : public Module {
   // The getrandom handler. Exposed for tests.
   std::optional<Response> Getrandom(SyscallContext& ctx);
 
-  // Processes that currently have a stream. Exposed for tests.
-  size_t stream_count() const { return streams_.size(); }
+  // The content of /proc/sys/kernel/random/uuid for `process`'s next open.
+  std::string NextUuid(const ProcessState& process);
+
+  // An open of /dev/urandom or /dev/random (see the top): the slave
+  // descriptor to install, with the access mode and O_NONBLOCK of `flags`.
+  absl::StatusOr<UniqueFd> OpenUrandom(SyscallContext& ctx, uint64_t flags);
+  // Devices whose master side detrun still serves. Exposed for tests.
+  size_t urandom_count() const { return urandom_.size(); }
+
+  // Processes that currently have a stream (of either kind). Exposed for
+  // tests.
+  size_t stream_count() const { return streams_.size() + uuid_streams_.size(); }
 
   // One past the highest user address a syscall may touch (the kernel's
   // TASK_SIZE_MAX): 2^47 - 4096, or 2^56 - 4096 when the kernel runs 5-level
@@ -95,6 +135,17 @@ class RandomModule : public Module {
   uint64_t seed_;
   uint64_t user_end_;
   std::map<ProcessIdentity, RandomStream> streams_;
+  std::map<ProcessIdentity, RandomStream> uuid_streams_;
+  struct Urandom {
+    UniqueFd master;
+    RandomStream stream;
+    std::vector<uint8_t> pending;  // generated, not yet taken by the pty
+    size_t pending_offset = 0;
+  };
+  // Refills `master`'s pty; false when the command closed it.
+  bool ServeUrandom(int master, uint32_t events);
+  std::map<int, std::unique_ptr<Urandom>> urandom_;  // by master fd
+  std::map<ProcessIdentity, uint64_t> urandom_opens_;
   std::vector<uint8_t> chunk_;  // reused between calls
 };
 

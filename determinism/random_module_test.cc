@@ -12,6 +12,7 @@
 
 #include "core/child_memory.h"
 #include "core/process_table.h"
+#include "determinism/uuid.h"
 #include "gtest/gtest.h"
 
 namespace detrun {
@@ -298,6 +299,37 @@ TEST_F(RandomModuleTest, RegistersGetrandom) {
   size_t total = 0;
   for (const auto& entries : dispatch) total += entries.size();
   EXPECT_EQ(total, 1u);
+  ASSERT_EQ(registry.provided_files().size(), 3u);
+  EXPECT_EQ(registry.provided_files()[0].path, "/proc/sys/kernel/random/uuid");
+  EXPECT_TRUE(registry.provided_files()[0].provider != nullptr);
+  // The devices: a descriptor per open, not content.
+  for (size_t i : {1, 2}) {
+    EXPECT_EQ(registry.provided_files()[i].path, i == 1 ? "/dev/urandom" : "/dev/random");
+    EXPECT_TRUE(registry.provided_files()[i].device != nullptr);
+    EXPECT_TRUE(registry.provided_files()[i].provider == nullptr);
+  }
+}
+
+TEST_F(RandomModuleTest, UuidIsNewAtEachOpenFromTheProcessUuidStream) {
+  RandomStream expected(RandomModule::kUuidDomain, kSeed, process_.id);
+  const std::string first = module_.NextUuid(process_);
+  EXPECT_EQ(first, Uuid::Random(expected).ToString() + "\n");
+  const std::string second = module_.NextUuid(process_);
+  EXPECT_EQ(second, Uuid::Random(expected).ToString() + "\n");
+  EXPECT_NE(first, second);
+  // Apart from getrandom's stream: the getrandom bytes are still its first.
+  uint8_t a[16];
+  ExpectValue(Call(reinterpret_cast<uint64_t>(a), 16, 0), 16);
+  EXPECT_EQ(std::vector<uint8_t>(a, a + 16), StreamBytes(kSeed, process_.id, 0, 16));
+  // Another process: its own sequence; dropped at its exit.
+  ProcessState child;
+  child.id = ProcessIdentity::Root().Child(1);
+  RandomStream child_expected(RandomModule::kUuidDomain, kSeed, child.id);
+  EXPECT_EQ(module_.NextUuid(child), Uuid::Random(child_expected).ToString() + "\n");
+  EXPECT_EQ(module_.stream_count(), 3u);  // root: getrandom and uuid; child: uuid
+  module_.OnProcessExit(child, {});
+  module_.OnProcessExit(process_, {});
+  EXPECT_EQ(module_.stream_count(), 0u);
 }
 
 }  // namespace

@@ -148,10 +148,14 @@ class TimeModule : public Module {
     // (time_timers.cc); INT64_MAX: none.
     int64_t next_timer_ns = INT64_MAX;
     // A timed wait the kernel is running for this thread (step mode; see
-    // time_waits.cc): if the thread is next seen at or after
-    // wait_real_deadline_ns (host CLOCK_MONOTONIC), the wait timed out and
-    // the clock moves to wait_virtual_deadline_ns. -1: none.
-    int64_t wait_real_deadline_ns = -1;
+    // time_waits.cc): wait_timeout_ns of real time from wait_start_ns
+    // (host CLOCK_MONOTONIC; -1: none), when the thread had been on a CPU
+    // or waiting for one for wait_start_cpu_ns (/proc/TID/schedstat; -1:
+    // unknown). If it then slept the whole timeout, its clock moves to
+    // wait_virtual_deadline_ns when it is next seen.
+    int64_t wait_start_ns = -1;
+    int64_t wait_timeout_ns = 0;
+    int64_t wait_start_cpu_ns = -1;
     int64_t wait_virtual_deadline_ns = 0;
   };
   // An absolute deadline rewritten in the child's memory in host terms for
@@ -260,6 +264,9 @@ class TimeModule : public Module {
   // The thread is back from its previous call: apply a timeout, put back a
   // rewritten deadline.
   void FinishWait(SyscallContext& ctx);
+  // Notes a wait of `timeout_ns` real time whose deadline is
+  // `virtual_deadline` (elapsed terms).
+  void NoteWait(SyscallContext& ctx, int64_t timeout_ns, int64_t virtual_deadline);
   // Puts a rewritten deadline back as soon as the kernel has read it (the
   // thread sleeps in the call), polling with back-off from `attempt`.
   void RestoreWhenBlocked(Scheduler& scheduler, pid_t tid, uint64_t seq, int attempt);

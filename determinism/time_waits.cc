@@ -8,10 +8,15 @@
 //                       pselect6, ppoll, epoll_pwait2, rt_sigtimedwait,
 //                       semtimedop, futex FUTEX_WAIT (timespec)
 //     The kernel waits that long in real time; nothing to translate. In
-//     step mode the supervisor notes the deadline: when the thread is next
+//     step mode the supervisor notes the deadline; when the thread is next
 //     seen (its next intercepted call, e.g. the clock read that follows)
-//     and the timeout has passed in real time, the wait timed out and the
-//     thread's clock jumps to the deadline. So a Go or Node timer loop
+//     and it slept for the whole timeout (real time less its CPU and
+//     run-queue time, from /proc/TID/schedstat), the wait timed out and its
+//     clock jumps to the deadline. A thread woken early keeps its clock
+//     however long it computes afterwards, so the clock never depends on
+//     the host's speed or load. (Limit: a thread woken early that then
+//     blocks in a call detrun does not see, longer than the timeout, is
+//     taken for timed out.) So a Go or Node timer loop
 //     (wait with the time left, read the clock, compare) ends after one
 //     wait instead of creeping forward a tick per round. In frozen and real
 //     modes relative waits are not even intercepted.
@@ -53,6 +58,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/child_memory.h"
@@ -134,6 +140,22 @@ std::optional<bool> SleepsInKernel(pid_t tid) {
   return strcmp(buf, "0") != 0 && strncmp(buf, "seccomp", 7) != 0;
 }
 
+// How long thread `tid` has been on a CPU plus waiting in a run queue, in
+// ns (the first two fields of /proc/TID/schedstat); -1 when unknown.
+int64_t OnCpuOrRunnableNs(pid_t tid) {
+  char path[64], buf[128];
+  snprintf(path, sizeof path, "/proc/%d/schedstat", tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t len = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (len <= 0) return -1;
+  buf[len] = '\0';
+  unsigned long long run = 0, wait = 0;
+  if (sscanf(buf, "%llu %llu", &run, &wait) != 2) return -1;
+  return static_cast<int64_t>(run + wait);
+}
+
 }  // namespace
 
 void TimeModule::RegisterWaits(Registry& registry) {
@@ -201,9 +223,7 @@ std::optional<Response> TimeModule::Futex(SyscallContext& ctx) {
 
 std::optional<Response> TimeModule::RelativeWait(SyscallContext& ctx, int64_t timeout_ns) {
   if (config_.clock != ClockMode::kStep || timeout_ns <= 0) return std::nullopt;
-  VirtualClock& clock = ClockOf(ctx.thread);
-  clock.wait_real_deadline_ns = SatAdd(RealMonotonicNs(), timeout_ns);
-  clock.wait_virtual_deadline_ns = SatAdd(clock.elapsed_ns, timeout_ns);
+  NoteWait(ctx, timeout_ns, SatAdd(ClockOf(ctx.thread).elapsed_ns, timeout_ns));
   return Response::Continue();
 }
 
@@ -236,11 +256,7 @@ std::optional<Response> TimeModule::AbsoluteWait(SyscallContext& ctx, uint64_t a
   const uint64_t seq = ++rewrite_seq_;
   rewrites_[n.tid] = Rewrite{tgid, addr, value, host, seq};
   if (ctx.scheduler != nullptr) ScheduleRestore(*ctx.scheduler, n.tid, seq, 0);
-  if (config_.clock == ClockMode::kStep) {
-    VirtualClock& clock = ClockOf(ctx.thread);
-    clock.wait_real_deadline_ns = SatAdd(RealMonotonicNs(), left);
-    clock.wait_virtual_deadline_ns = deadline - base;
-  }
+  if (config_.clock == ClockMode::kStep) NoteWait(ctx, left, deadline - base);
   return Response::Continue();
 }
 
@@ -279,15 +295,34 @@ void TimeModule::ScheduleRestore(Scheduler& scheduler, pid_t tid, uint64_t seq, 
   });
 }
 
+void TimeModule::NoteWait(SyscallContext& ctx, int64_t timeout_ns, int64_t virtual_deadline) {
+  VirtualClock& clock = ClockOf(ctx.thread);
+  clock.wait_start_ns = RealMonotonicNs();
+  clock.wait_timeout_ns = timeout_ns;
+  clock.wait_start_cpu_ns = OnCpuOrRunnableNs(ctx.thread.tid);
+  clock.wait_virtual_deadline_ns = virtual_deadline;
+}
+
 void TimeModule::FinishWait(SyscallContext& ctx) {
   VirtualClock& clock = ClockOf(ctx.thread);
-  if (clock.wait_real_deadline_ns >= 0) {
-    // Back at or after the deadline: the wait timed out (a wake-up that
-    // lands within the last instant is taken for a timeout too).
-    if (RealMonotonicNs() >= clock.wait_real_deadline_ns) {
+  if (clock.wait_start_ns >= 0) {
+    // Timed out if the thread slept for the whole timeout: the real time
+    // since the call, less what it spent on a CPU or waiting for one. A
+    // thread woken early by an event keeps its clock however long it
+    // computes afterwards, and a loaded host (runnable, not running) does
+    // not count as sleep: the clock never depends on the host's speed.
+    // Without schedstat, the time the thread is back decides.
+    const int64_t wall = RealMonotonicNs() - clock.wait_start_ns;
+    const int64_t cpu = OnCpuOrRunnableNs(ctx.thread.tid);
+    const int64_t asleep =
+        clock.wait_start_cpu_ns >= 0 && cpu >= 0 ? wall - (cpu - clock.wait_start_cpu_ns) : wall;
+    // The kernel sleeps at least the timeout; allow for the few
+    // microseconds between our answer and the sleep, and the clock reads.
+    const int64_t slack = clock.wait_timeout_ns / 50 + 100'000;
+    if (asleep + slack >= clock.wait_timeout_ns) {
       SleepUntil(ctx.thread, clock.wait_virtual_deadline_ns);
     }
-    clock.wait_real_deadline_ns = -1;
+    clock.wait_start_ns = -1;
   }
   auto it = rewrites_.find(ctx.thread.tid);
   if (it == rewrites_.end()) return;

@@ -9,7 +9,10 @@
 #include <cstring>
 #include <string_view>
 
+#include "absl/strings/str_cat.h"
 #include "core/child_memory.h"
+#include "determinism/random_stream.h"
+#include "determinism/uuid.h"
 
 namespace detrun {
 namespace {
@@ -33,7 +36,47 @@ void SetField(char (&field)[UtsIdentity::kFieldBytes], std::string_view value) {
 
 }  // namespace
 
+std::string UtsModule::ProcVersion() {
+  // The kernel's linux_banner: "%s version %s (%s) (%s) %s\n".
+  return absl::StrCat(UtsIdentity::kSysname, " version ", UtsIdentity::kRelease, " (",
+                      UtsIdentity::kCompiledBy, ") (", UtsIdentity::kCompiler, ") ",
+                      UtsIdentity::kVersion, "\n");
+}
+
+std::string UtsModule::BootId(uint64_t seed) {
+  // One per run, not per process: the root of no fork tree.
+  RandomStream stream("boot_id", seed, ProcessIdentity{});
+  return Uuid::Random(stream).ToString() + "\n";
+}
+
+std::string UtsModule::MachineId(uint64_t seed) {
+  RandomStream stream("machine-id", seed, ProcessIdentity{});
+  return Uuid::Random(stream).ToHex() + "\n";
+}
+
 void UtsModule::Register(Registry& registry) {
+  // Fixed for the run: computed once, copied at each open.
+  auto constant = [&registry](const char* path, std::string content, const char* reason) {
+    registry.ProvideFile(
+        path, [content](SyscallContext&) -> absl::StatusOr<std::string> { return content; },
+        reason);
+  };
+  // The name as uname's nodename field holds it.
+  const std::string host = hostname_.substr(0, UtsIdentity::kFieldBytes - 1) + "\n";
+  constant("/etc/hostname", host, "the host name from --hostname");
+  constant("/proc/sys/kernel/hostname", host, "the host name from --hostname");
+  constant("/proc/sys/kernel/domainname", absl::StrCat(UtsIdentity::kDomainname, "\n"),
+           "no NIS domain name");
+  constant("/proc/sys/kernel/osrelease", absl::StrCat(UtsIdentity::kRelease, "\n"),
+           "fixed kernel identity");
+  constant("/proc/sys/kernel/version", absl::StrCat(UtsIdentity::kVersion, "\n"),
+           "fixed kernel identity");
+  constant("/proc/sys/kernel/ostype", absl::StrCat(UtsIdentity::kSysname, "\n"),
+           "fixed kernel identity");
+  constant("/proc/version", ProcVersion(), "fixed kernel identity");
+  constant("/proc/sys/kernel/random/boot_id", BootId(seed_), "boot id from --seed");
+  constant("/etc/machine-id", MachineId(seed_), "machine id from --seed");
+
   registry.Notify(
       SYS_uname, [this](SyscallContext& ctx) { return Uname(ctx); },
       "host name from --hostname, fixed kernel identity");

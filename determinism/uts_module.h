@@ -18,8 +18,26 @@
 // Readers covered through uname(2): `uname`, `hostname` (gethostname(3)),
 // glibc gethostname/getdomainname, Python socket.gethostname() and
 // os.uname() and platform.uname(), Node os.hostname()/os.release().
-// Not covered yet (procfs/files work): /proc/sys/kernel/{hostname,
-// domainname,osrelease,version}, /proc/version, /etc/hostname.
+//
+// Files (served by the core, core/virtual_files.h; read-only):
+//   /etc/hostname                  --hostname "\n"
+//   /proc/sys/kernel/hostname      --hostname "\n"   (what uname's nodename says)
+//   /proc/sys/kernel/domainname    "(none)\n"
+//   /proc/sys/kernel/osrelease     UtsIdentity::kRelease "\n"
+//   /proc/sys/kernel/version       UtsIdentity::kVersion "\n"
+//   /proc/sys/kernel/ostype        UtsIdentity::kSysname "\n"
+//   /proc/version                  "Linux version 6.1.0-detrun (detrun@detrun)
+//                                  (gcc (detrun) 12.2.0, GNU ld (detrun) 2.40)
+//                                  #1 SMP PREEMPT_DYNAMIC detrun\n", the kernel's
+//                                  linux_banner built from the constants below
+//   /proc/sys/kernel/random/boot_id  a random UUID of the "boot_id"
+//                                  RandomStream of --seed (one per run: the
+//                                  same in every process of it)
+//   /etc/machine-id                32 hex digits of the "machine-id" stream of
+//                                  --seed: the same across runs with one
+//                                  seed, different across seeds; served even
+//                                  on a host that has no /etc/machine-id
+// (/proc/sys/kernel/random/uuid, new at every open, is the random module's.)
 //
 // sethostname(2) and setdomainname(2) fail with EPERM whatever their
 // arguments, which is what an unprivileged process gets from the kernel.
@@ -32,6 +50,7 @@
 #define DETRUN_DETERMINISM_UTS_MODULE_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -56,18 +75,27 @@ struct UtsIdentity {
   // Bytes per struct utsname field, the terminating NUL included
   // (__NEW_UTS_LEN + 1). Longer values are cut to 64 bytes.
   static constexpr size_t kFieldBytes = 65;
+  // /proc/version's "(user@host)" and "(compiler, linker)", fixed.
+  static constexpr const char* kCompiledBy = "detrun@detrun";
+  static constexpr const char* kCompiler = "gcc (detrun) 12.2.0, GNU ld (detrun) 2.40";
 };
 
 class UtsModule : public Module {
  public:
-  explicit UtsModule(const Config& config) : hostname_(config.hostname) {}
+  explicit UtsModule(const Config& config) : hostname_(config.hostname), seed_(config.seed) {}
 
   std::string_view name() const override { return "uts"; }
   void Register(Registry& registry) override;
 
+  // File contents, exposed for tests.
+  static std::string ProcVersion();
+  static std::string BootId(uint64_t seed);
+  static std::string MachineId(uint64_t seed);
+
  private:
   std::optional<Response> Uname(SyscallContext& ctx) const;
   const std::string hostname_;
+  const uint64_t seed_;
 };
 
 }  // namespace detrun

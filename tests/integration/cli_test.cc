@@ -72,7 +72,7 @@ TEST(CliTest, Version) {
 }
 
 TEST(CliTest, OptionsOfModulesNotLandedAreRefusedNotIgnored) {
-  for (const char* opt : {"--dirs=native", "--record=/tmp/x.trace"}) {
+  for (const char* opt : {"--record=/tmp/x.trace"}) {
     Output o = Detrun({opt, "--", "true"});
     std::string name = std::string(opt).substr(0, std::string(opt).find('='));
     EXPECT_EQ(o.exit_code, 125) << opt;

@@ -2,11 +2,9 @@
 // --seed (identical), with another seed (different); natively the same
 // programs vary. Where the kernel's answer is not random (return values,
 // errors) it is the same under detrun as natively.
-//
-// Not covered yet: /dev/urandom and /dev/random are not virtualized, so
-// programs that seed from them stay random under detrun. Perl is one: it
-// seeds rand() and its hash order from /dev/urandom (perl 5.36; its only
-// getrandom is glibc malloc's tcache key), so it is not tested here.
+// /dev/urandom and /dev/random: endless seeded streams, one per open
+// (determinism/random_module.h); Perl (which seeds rand() from
+// /dev/urandom) and bash's $RANDOM are covered through them.
 #include <unistd.h>
 
 #include <algorithm>
@@ -208,6 +206,86 @@ TEST(RandomTest, ThreadsShareTheProcessStream) {
   ASSERT_EQ(lines.size(), 1u) << out;
   EXPECT_EQ(lines[0].size(), 33u);
   EXPECT_NE(lines[0].substr(0, 16), lines[0].substr(17));
+}
+
+// Several MiB of each device, hashed: the same for one seed, different
+// for another and natively; a second open continues with new bytes; every
+// spelling of the path reaches the virtual device.
+TEST(UrandomTest, DevicesAreEndlessSeededStreams) {
+  const std::string script =
+      "head -c 5000000 /dev/urandom | sha256sum; head -c 3000000 /dev/random | sha256sum";
+  const std::string a = Twice({"--seed=1"}, {"sh", "-c", script});
+  EXPECT_EQ(Lines(a).size(), 2u);
+  EXPECT_NE(Lines(a)[0], Lines(a)[1]);
+  EXPECT_NE(Twice({"--seed=2"}, {"sh", "-c", script}), a);
+  EXPECT_NE(Native({"sh", "-c", script}), a);
+  // dd with full blocks past a pty's buffer: 4 MiB exactly.
+  EXPECT_EQ(Twice({}, {"sh", "-c", "dd if=/dev/urandom bs=1M count=4 iflag=fullblock 2>/dev/null | wc -c"}),
+            "4194304\n");
+  const std::string dir = MakeTempDir();
+  const std::string spellings =
+      "cd " + dir + " && ln -sf /dev/urandom link && "
+      "for p in /dev/urandom /dev/./urandom //dev/urandom link; do "
+      "head -c 8 $p | od -An -tx1; done; cd /tmp && head -c 8 ../dev/urandom | od -An -tx1; "
+      "cd /dev && head -c 8 urandom | od -An -tx1";
+  const std::string out = Twice({}, {"sh", "-c", spellings});
+  std::vector<std::string> lines = Lines(out);
+  ASSERT_EQ(lines.size(), 6u) << out;
+  // Each head is a new process: six different, deterministic streams.
+  std::sort(lines.begin(), lines.end());
+  EXPECT_EQ(std::unique(lines.begin(), lines.end()), lines.end()) << out;
+  // Writing is accepted (the kernel mixes it in; detrun drops it).
+  EXPECT_EQ(Detrun({"sh", "-c", "echo hello > /dev/urandom"}).exit_code, 0);
+  RemoveTree(dir);
+}
+
+TEST(UrandomTest, ACharacterDeviceWithTheCallersFlags) {
+  if (!Exists("/usr/bin/python3")) GTEST_SKIP() << "SKIPPED: no /usr/bin/python3";
+  const char* script =
+      "import os, stat, fcntl\n"
+      "f = os.open('/dev/urandom', os.O_RDONLY)\n"
+      "g = os.open('/dev/urandom', os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)\n"
+      "print(stat.S_ISCHR(os.fstat(f).st_mode))\n"
+      "print(bool(fcntl.fcntl(g, fcntl.F_GETFL) & os.O_NONBLOCK), len(os.read(g, 4000)))\n"
+      "a, b = os.read(f, 16), os.read(g, 16)\n"
+      "print(a != b, a.hex())\n"
+      "try:\n  os.write(f, b'x')\nexcept OSError as e:\n  print('write', e.errno)\n";
+  const std::string out = Twice({"--seed=7"}, {"/usr/bin/python3", "-c", script});
+  EXPECT_THAT(out, ::testing::StartsWith("True\nTrue 4000\nTrue "));
+  EXPECT_THAT(out, HasSubstr("write 9\n"));  // EBADF: opened read-only
+  // O_CLOEXEC as asked: a shell's redirection leaves it off (Python's
+  // os.open always sets it), and the descriptor is a character device.
+  const std::string flags = Twice(
+      {}, {"bash", "-c",
+           "exec 3</dev/urandom; [ -c /dev/fd/3 ] && echo chr; "
+           "while read -r k v; do [ \"$k\" = flags: ] && echo $(( 0$v & 02000000 )); "
+           "done < /proc/self/fdinfo/3; true"});
+  EXPECT_EQ(flags, "chr\n0\n");
+}
+
+TEST(UrandomTest, PerlRandAndBashRandomAreSeeded) {
+  if (Exists("/usr/bin/perl")) {
+    const std::string a = Twice({"--seed=1"}, {"/usr/bin/perl", "-e", "print rand(), \"\\n\""});
+    EXPECT_NE(Twice({"--seed=2"}, {"/usr/bin/perl", "-e", "print rand(), \"\\n\""}), a);
+    EXPECT_NE(Native({"/usr/bin/perl", "-e", "print rand(), \"\\n\""}), a);
+  }
+  // bash seeds $RANDOM from the time of day and its pid: both virtual.
+  const std::string b = Twice({"--time=2020-01-01"}, {"bash", "-c", "echo $RANDOM $RANDOM $$"});
+  EXPECT_NE(Twice({"--time=2021-01-01"}, {"bash", "-c", "echo $RANDOM $RANDOM $$"}), b);
+}
+
+// Four processes started at once, each printing its own bytes: the same
+// every run, whatever order they ran in.
+TEST(UrandomTest, ParallelProcessesEachGetTheirOwnStream) {
+  const std::string out = Twice(
+      {"--seed=5"},
+      {"sh", "-c",
+       "{ for i in 1 2 3 4; do (head -c 8 /dev/urandom | od -An -tx1; "
+       "/usr/bin/python3 -c 'import os; print(os.urandom(8).hex())') & done; wait; } | sort"});
+  std::vector<std::string> lines = Lines(out);
+  EXPECT_EQ(lines.size(), 8u);
+  std::sort(lines.begin(), lines.end());
+  EXPECT_EQ(std::unique(lines.begin(), lines.end()), lines.end()) << out;
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 // `detrun repro` on real builds: the example C project (make -j, gcc,
 // tar | gzip) that is unreproducible natively and reproducible under
 // detrun, the CI wrapper script, a CMake build, a Python sdist and wheel,
-// and a build that stays unreproducible (it reads the kernel's random
-// uuid, which detrun does not control).
+// and a build that stays unreproducible (it records the CPU time it used,
+// from /proc/self/schedstat, which detrun does not control).
 #include <string>
 #include <vector>
 
@@ -89,7 +89,7 @@ TEST(ReproTest, ABuildReadingAnUncontrolledInputIsNotReproducible) {
   WriteFile(tmp + "/Makefile",
             "all:\n"
             "\techo stable > stable.txt\n"
-            "\tcat /proc/sys/kernel/random/uuid > id.txt\n");
+            "\tcat /proc/self/schedstat > id.txt\n");
   Output o = Repro(tmp, {"--", "make"});
   EXPECT_EQ(o.exit_code, 1) << o.out << o.err;
   EXPECT_THAT(o.out, HasSubstr("NOT reproducible: 1 of 3 files differ"));

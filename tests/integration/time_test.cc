@@ -159,6 +159,14 @@ TEST(TimeTest, TimedWaitsWaitAndMoveTheClockToTheirDeadline) {
   }
 }
 
+// A wait woken early by an event does not move the clock, even when the
+// thread then computes for longer than the timeout before its next call.
+TEST(TimeTest, AWaitWokenEarlyKeepsItsClockHoweverLongTheWorkAfter) {
+  Output o = Detrun({kStart, "--", Probe("timed_waits"), "woken_then_busy"});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, "woken_then_busy ret=1 moved_ms=1\n");
+}
+
 // pthread_cond_timedwait with an absolute REALTIME deadline computed from
 // the virtual clock neither returns at once nor hangs; a signal before
 // the deadline wakes it; the caller's deadline struct reads back as it was.

@@ -7,6 +7,10 @@
 //   cond_signalled   a second thread signals before the deadline: ret=0
 //   deadline_kept    the deadline struct passed to pthread_cond_timedwait
 //                    reads back unchanged right after the call
+//   woken_then_busy  poll() with a 200 ms timeout on a pipe that is already
+//                    readable returns at once; then the thread computes
+//                    (no syscalls) for longer than the timeout: the clock
+//                    must not jump, however long the computing took
 //   all              every case above, in order
 #define _GNU_SOURCE
 #include <errno.h>
@@ -132,6 +136,17 @@ static void Run(const char* c) {
     ssize_t r = mq_timedreceive(q, buf, sizeof buf, NULL, &deadline);
     Report(c, r < 0 ? -errno : r, before, CLOCK_REALTIME);
     mq_close(q);
+  } else if (strcmp(c, "woken_then_busy") == 0) {
+    int fds[2];
+    if (pipe(fds) != 0 || write(fds[1], "x", 1) != 1) return;
+    struct pollfd p = {fds[0], POLLIN, 0};
+    before = NowNs(CLOCK_MONOTONIC);
+    int r = poll(&p, 1, TIMEOUT_MS);
+    volatile unsigned long spin = 0;
+    for (unsigned long i = 0; i < 600000000UL; ++i) spin += i;
+    Report(c, r, before, CLOCK_MONOTONIC);
+    close(fds[0]);
+    close(fds[1]);
   } else if (strcmp(c, "deadline_kept") == 0) {
     pthread_cond_init(&cond, NULL);
     pthread_mutex_lock(&mu);
@@ -149,7 +164,7 @@ static void Run(const char* c) {
 int main(int argc, char** argv) {
   static const char* const kAll[] = {"poll", "epoll", "select", "ppoll", "sigtimedwait",
                                      "futex", "cond_realtime", "cond_monotonic",
-                                     "cond_signalled", "mq", "deadline_kept"};
+                                     "cond_signalled", "mq", "deadline_kept", "woken_then_busy"};
   setvbuf(stdout, NULL, _IOLBF, 0);
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "all") == 0) {
