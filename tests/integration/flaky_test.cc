@@ -55,10 +55,6 @@ void ExpectFailsEveryTime(const std::string& reproducer, int times = 3) {
   }
 }
 
-bool DirsShuffleAvailable() {
-  return Detrun({"--dirs=shuffle", "--", "true"}).exit_code == 0;
-}
-
 TEST(FlakyExamplesTest, RandomTestIsCaughtWithCulpritRandom) {
   Output o = Flaky({"--runs=24", "--native-runs=3", "--", Example("flaky/random_test.py")});
   EXPECT_EQ(o.exit_code, 1) << o.out << o.err;
@@ -82,13 +78,12 @@ TEST(FlakyExamplesTest, LeapDayTestIsCaughtWithCulpritTime) {
 }
 
 TEST(FlakyExamplesTest, DirOrderTestIsCaughtWithCulpritDirs) {
-  if (!DirsShuffleAvailable()) {
-    GTEST_SKIP() << "--dirs=shuffle is not implemented yet (the dirs module, issue 4)";
-  }
   Output o = Flaky({"--runs=24", "--native-runs=2", "--", Example("flaky/dir_order_test.py")});
   EXPECT_EQ(o.exit_code, 1) << o.out << o.err;
   EXPECT_THAT(o.out, HasSubstr("culprit: dirs (--dirs=shuffle, seed "));
-  ExpectFailsEveryTime(LineAfter(o.out, "reproduce: "));
+  const std::string reproducer = LineAfter(o.out, "reproduce: ");
+  EXPECT_THAT(reproducer, HasSubstr("--dirs=shuffle"));
+  ExpectFailsEveryTime(reproducer);
 }
 
 TEST(FlakyExamplesTest, SteadyTestReportsNoFailure) {
