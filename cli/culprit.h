@@ -54,8 +54,8 @@ std::vector<SourceSet> SubsetsOfSize(const SourceSet& sources, size_t size);
 
 struct Culprit {
   bool found = false;
-  SourceSet sources;     // when found
-  Setting failing;       // when found: the candidate that failed
+  SourceSet sources;  // when found
+  Setting failing;    // when found: the candidate that failed
   int candidates_tried = 0;
 };
 

@@ -89,8 +89,7 @@ TEST(FindCulpritTest, NamesTheOneSourceInTheFirstLevel) {
       {"dirs", [](const Setting& s) { return s.dirs == DirOrder::kShuffle && s.seed == 17; },
        "dirs (--dirs=shuffle, seed 17)"},
       {"cpus", [](const Setting& s) { return s.cpus > 4; }, "cpus (64)"},
-      {"hostname", [](const Setting& s) { return s.hostname != "detrun"; },
-       "hostname (BUILDHOST)"},
+      {"hostname", [](const Setting& s) { return s.hostname != "detrun"; }, "hostname (BUILDHOST)"},
   };
   for (const OneSourceCase& c : cases) {
     SCOPED_TRACE(c.name);

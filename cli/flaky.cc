@@ -39,9 +39,7 @@ void Say(const std::string& line) {
   fflush(stdout);
 }
 
-void Log(const std::string& line) {
-  fputs(absl::StrCat("flaky: ", line, "\n").c_str(), stderr);
-}
+void Log(const std::string& line) { fputs(absl::StrCat("flaky: ", line, "\n").c_str(), stderr); }
 
 int UsableCpus() {
   cpu_set_t set;
@@ -103,11 +101,20 @@ class Hunt {
   int Run();
 
  private:
-  std::string Label(const Setting& s) const { return absl::StrJoin(SettingFlags(s, baseline_), " "); }
+  std::string Label(const Setting& s) const {
+    return absl::StrJoin(SettingFlags(s, baseline_), " ");
+  }
+
+  // The detrun options of a run under `s`: the run options, then the
+  // setting's flags (which win: a repeated option keeps its last value).
+  std::vector<std::string> SettingArgs(const Setting& s) const {
+    std::vector<std::string> args = o_.run_options;
+    for (std::string& f : SettingFlags(s, baseline_)) args.push_back(std::move(f));
+    return args;
+  }
 
   std::string Reproducer(const Setting& s) const {
-    std::vector<std::string> words = o_.run_options;
-    for (std::string& f : SettingFlags(s, baseline_)) words.push_back(std::move(f));
+    std::vector<std::string> words = SettingArgs(s);
     words.push_back("--");
     words.insert(words.end(), o_.command.begin(), o_.command.end());
     return absl::StrCat("detrun ", ShellQuote(words));
@@ -129,11 +136,7 @@ class Hunt {
     return job;
   }
 
-  Job SettingJob(const Setting& s) const {
-    std::vector<std::string> args = o_.run_options;
-    for (std::string& f : SettingFlags(s, baseline_)) args.push_back(std::move(f));
-    return MakeJob(std::move(args));
-  }
+  Job SettingJob(const Setting& s) const { return MakeJob(SettingArgs(s)); }
 
   bool Failed(const JobResult& r) const {
     return rule_.IsFailure(r.exit_code, r.timed_out, r.matched);
@@ -152,7 +155,9 @@ class Hunt {
   }
 
   std::string Outcome(const JobResult& r) const {
-    if (r.timed_out) return absl::StrCat("FAIL (timed out after ", absl::FormatDuration(o_.timeout), ")");
+    if (r.timed_out) {
+      return absl::StrCat("FAIL (timed out after ", absl::FormatDuration(o_.timeout), ")");
+    }
     const std::string status = absl::StrCat("exit ", r.exit_code);
     if (!Failed(r)) return absl::StrCat("pass (", status, ")");
     return absl::StrCat("FAIL (", status, r.matched ? ", output matched --fail-on" : "", ")");
@@ -192,6 +197,11 @@ class Hunt {
     return failures;
   }
 
+  // The culprit search's tester: each blend runs once, and a blend that
+  // failed runs --replays more times; it fails (kFail) only if it failed
+  // every time. Sets *stopped when the hunt must stop (exit_ says why).
+  std::vector<Verdict> TestBlends(const std::vector<Setting>& blends, bool* stopped);
+
   std::optional<int> NativePhase();
   std::optional<std::vector<Observed>> Sweep();
   int Conclude(std::vector<Observed>& observed, int native_failures);
@@ -215,10 +225,9 @@ std::optional<int> Hunt::NativePhase() {
   }
   std::vector<Job> jobs(o_.native_runs, MakeJob({"--native"}));
   Progress progress("native runs", jobs.size());
-  std::optional<std::vector<JobResult>> results =
-      RunAll(jobs, [&](size_t i, const JobResult& r) {
-        progress.Done(Failed(r), absl::StrCat("native run ", i + 1, ": ", Outcome(r)));
-      });
+  std::optional<std::vector<JobResult>> results = RunAll(jobs, [&](size_t i, const JobResult& r) {
+    progress.Done(Failed(r), absl::StrCat("native run ", i + 1, ": ", Outcome(r)));
+  });
   if (!results) return std::nullopt;
   int failures = 0;
   for (const JobResult& r : *results) failures += Failed(r);
@@ -238,11 +247,10 @@ std::optional<std::vector<Observed>> Hunt::Sweep() {
     observed.push_back(std::move(ob));
   }
   Progress progress("sweep", jobs.size());
-  std::optional<std::vector<JobResult>> results =
-      RunAll(jobs, [&](size_t j, const JobResult& r) {
-        progress.Done(Failed(r), absl::StrCat("[", observed[j].index, "] ", Outcome(r), ": ",
-                                              Label(observed[j].setting)));
-      });
+  std::optional<std::vector<JobResult>> results = RunAll(jobs, [&](size_t j, const JobResult& r) {
+    progress.Done(Failed(r), absl::StrCat("[", observed[j].index, "] ", Outcome(r), ": ",
+                                          Label(observed[j].setting)));
+  });
   if (!results) return std::nullopt;
   for (size_t j = 0; j < observed.size(); ++j) {
     observed[j].runs = 1;
@@ -283,6 +291,36 @@ std::optional<const Observed*> Hunt::PassingReference(const std::vector<Observed
   return nullptr;
 }
 
+std::vector<Verdict> Hunt::TestBlends(const std::vector<Setting>& blends, bool* stopped) {
+  std::vector<Verdict> verdicts(blends.size(), Verdict::kPass);
+  if (*stopped) return verdicts;
+  std::optional<std::vector<int>> once = CountFailures(blends, 1);
+  std::vector<Setting> again;
+  std::vector<size_t> where;
+  for (size_t i = 0; once && i < blends.size(); ++i) {
+    if ((*once)[i] > 0) {
+      again.push_back(blends[i]);
+      where.push_back(i);
+    }
+  }
+  std::optional<std::vector<int>> more;
+  if (once) more = CountFailures(again, o_.replays);
+  if (!more) {
+    *stopped = true;
+    return verdicts;
+  }
+  for (size_t k = 0; k < where.size(); ++k) {
+    verdicts[where[k]] = (*more)[k] == o_.replays ? Verdict::kFail : Verdict::kUnstable;
+  }
+  for (size_t i = 0; i < blends.size(); ++i) {
+    Log(absl::StrCat("  ", Label(blends[i]), ": ",
+                     verdicts[i] == Verdict::kFail       ? "fails every time"
+                     : verdicts[i] == Verdict::kUnstable ? "fails sometimes"
+                                                         : "passes"));
+  }
+  return verdicts;
+}
+
 int Hunt::Conclude(std::vector<Observed>& observed, int native_failures) {
   std::vector<Observed*> failing;
   for (Observed& ob : observed) {
@@ -315,11 +353,11 @@ int Hunt::Conclude(std::vector<Observed>& observed, int native_failures) {
   }
   for (size_t i = 0; i < failing.size() && i < kMaxListed; ++i) {
     const Observed& ob = *failing[i];
-    std::string how = ob.runs == 1 ? "failed (not replayed)"
-                      : ob.deterministic()
-                          ? absl::StrCat("failed ", ob.failures, " of ", ob.runs, " runs")
-                          : absl::StrCat("failed ", ob.failures, " of ", ob.runs,
-                                         " runs: scheduling-dependent");
+    std::string how =
+        ob.runs == 1 ? "failed (not replayed)"
+        : ob.deterministic()
+            ? absl::StrCat("failed ", ob.failures, " of ", ob.runs, " runs")
+            : absl::StrCat("failed ", ob.failures, " of ", ob.runs, " runs: scheduling-dependent");
     Say(absl::StrCat("  [", ob.index, "] ", how, ": ", Label(ob.setting)));
   }
   if (failing.size() > kMaxListed) {
@@ -352,41 +390,11 @@ int Hunt::Conclude(std::vector<Observed>& observed, int native_failures) {
   Log(absl::StrCat("culprit search: [", culprit_of.index, "] against [", passing->index,
                    "], which differ in ",
                    DifferingSources(culprit_of.setting, passing->setting).ToString()));
-  bool interrupted = false;
-  const BatchTester tester = [&](const std::vector<Setting>& candidates) {
-    std::vector<Verdict> verdicts(candidates.size(), Verdict::kPass);
-    if (interrupted) return verdicts;
-    std::optional<std::vector<int>> once = CountFailures(candidates, 1);
-    if (!once) {
-      interrupted = true;
-      return verdicts;
-    }
-    std::vector<Setting> again;
-    std::vector<size_t> where;
-    for (size_t i = 0; i < candidates.size(); ++i) {
-      if ((*once)[i] > 0) {
-        again.push_back(candidates[i]);
-        where.push_back(i);
-      }
-    }
-    std::optional<std::vector<int>> more = CountFailures(again, o_.replays);
-    if (!more) {
-      interrupted = true;
-      return verdicts;
-    }
-    for (size_t k = 0; k < where.size(); ++k) {
-      verdicts[where[k]] = (*more)[k] == o_.replays ? Verdict::kFail : Verdict::kUnstable;
-    }
-    for (size_t i = 0; i < candidates.size(); ++i) {
-      Log(absl::StrCat("  ", DifferingSources(candidates[i], passing->setting).ToString(), ": ",
-                       verdicts[i] == Verdict::kFail       ? "fails every time"
-                       : verdicts[i] == Verdict::kUnstable ? "fails sometimes"
-                                                           : "passes"));
-    }
-    return verdicts;
-  };
-  const Culprit culprit = FindCulprit(culprit_of.setting, passing->setting, tester);
-  if (interrupted) return exit_;
+  bool stopped = false;
+  const Culprit culprit =
+      FindCulprit(culprit_of.setting, passing->setting,
+                  [&](const std::vector<Setting>& blends) { return TestBlends(blends, &stopped); });
+  if (stopped) return exit_;
   if (!culprit.found) {
     Say("culprit: scheduling (no source explains the failure)");
     Say(absl::StrCat("reproduce (failed ", culprit_of.failures, " of ", culprit_of.runs,
@@ -431,8 +439,8 @@ int FlakyCommand(const std::vector<std::string>& args) {
   const bool dirs_available =
       std::find(NotYetImplementedOptions().begin(), NotYetImplementedOptions().end(), "dirs") ==
       NotYetImplementedOptions().end();
-  absl::StatusOr<FlakyOptions> options =
-      ParseFlakyArgs(args, [](const char* name) { return getenv(name); }, dirs_available);
+  absl::StatusOr<FlakyOptions> options = ParseFlakyArgs(
+      args, [](const char* name) { return getenv(name); }, dirs_available);
   if (!options.ok()) {
     fprintf(stderr, "detrun flaky: %s\n(try 'detrun flaky --help')\n",
             std::string(options.status().message()).c_str());

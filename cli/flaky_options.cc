@@ -17,8 +17,8 @@ namespace {
 
 const std::vector<OwnOption>& FlakyOwnOptions() {
   static const auto* kOptions = new std::vector<OwnOption>{
-      {"runs", true},   {"jobs", true},     {"timeout", true},  {"vary", true},
-      {"fail-on", true}, {"exit-code", true}, {"chaos", false},  {"replays", true},
+      {"runs", true},        {"jobs", true},      {"timeout", true}, {"vary", true},
+      {"fail-on", true},     {"exit-code", true}, {"chaos", false},  {"replays", true},
       {"native-runs", true}, {"record", false},
   };
   return *kOptions;
@@ -26,8 +26,8 @@ const std::vector<OwnOption>& FlakyOwnOptions() {
 
 absl::Status InvalidValue(const std::string& name, const std::string& value,
                           absl::string_view expected) {
-  return absl::InvalidArgumentError(absl::StrCat("invalid --", name, " value '",
-                                                 absl::CHexEscape(value), "': ", expected));
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid --", name, " value '", absl::CHexEscape(value), "': ", expected));
 }
 
 // A decimal integer in [low, high]: digits only, as cli/options.cc reads
@@ -45,12 +45,18 @@ absl::Status ParseBounded(const std::string& name, const std::string& value, uin
 // The run option that fixes `source`, when there is one.
 const char* FixingOption(Source source) {
   switch (source) {
-    case Source::kRandom: return "seed";
-    case Source::kTime: return "time";
-    case Source::kDirs: return "dirs";
-    case Source::kCpus: return "cpus";
-    case Source::kHostname: return "hostname";
-    case Source::kChaos: return "chaos";
+    case Source::kRandom:
+      return "seed";
+    case Source::kTime:
+      return "time";
+    case Source::kDirs:
+      return "dirs";
+    case Source::kCpus:
+      return "cpus";
+    case Source::kHostname:
+      return "hostname";
+    case Source::kChaos:
+      return "chaos";
   }
   return "";
 }
@@ -124,9 +130,8 @@ absl::StatusOr<FlakyOptions> ParseFlakyArgs(const std::vector<std::string>& args
   if (vary) {
     for (Source s : vary->members()) {
       if (config.explicitly_set.contains(FixingOption(s))) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--", FixingOption(s), " fixes what --vary=", SourceName(s),
-                         " varies: drop one of them"));
+        return absl::InvalidArgumentError(absl::StrCat("--", FixingOption(s), " fixes what --vary=",
+                                                       SourceName(s), " varies: drop one of them"));
       }
       if (s == Source::kDirs && !dirs_available) {
         return absl::InvalidArgumentError(
@@ -138,8 +143,7 @@ absl::StatusOr<FlakyOptions> ParseFlakyArgs(const std::vector<std::string>& args
     for (Source s : kAllSources) {
       if (s == Source::kChaos) continue;
       if (config.explicitly_set.contains(FixingOption(s))) {
-        o.not_varied.push_back(
-            absl::StrCat(SourceName(s), ": fixed by --", FixingOption(s)));
+        o.not_varied.push_back(absl::StrCat(SourceName(s), ": fixed by --", FixingOption(s)));
       } else if (s == Source::kDirs && !dirs_available) {
         o.not_varied.push_back("dirs: --dirs is not implemented yet");
       } else {

@@ -40,8 +40,8 @@ struct FlakyOptions {
   std::optional<std::string> fail_on;  // ECMAScript regex, matched per line
   std::optional<int> exit_code;        // 1-255
   bool chaos = false;
-  int replays = 3;       // re-runs of each failing configuration
-  int native_runs = 5;   // runs with no interception at all
+  int replays = 3;                       // re-runs of each failing configuration
+  int native_runs = 5;                   // runs with no interception at all
   std::vector<std::string> run_options;  // "--name=value" words
   Config config;                         // the run options parsed
   std::vector<std::string> command;

@@ -18,7 +18,8 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 absl::StatusOr<FlakyOptions> Parse(const std::vector<std::string>& args, bool dirs = true) {
-  return ParseFlakyArgs(args, [](const char*) -> const char* { return nullptr; }, dirs);
+  return ParseFlakyArgs(
+      args, [](const char*) -> const char* { return nullptr; }, dirs);
 }
 
 FlakyOptions ParseOk(const std::vector<std::string>& args, bool dirs = true) {
@@ -76,8 +77,9 @@ TEST(ParseFlakyArgsTest, EveryOption) {
 TEST(ParseFlakyArgsTest, FixedSourcesAreNotVariedByDefault) {
   const FlakyOptions o = ParseOk({"--seed=4", "--hostname=ci", "./t"}, /*dirs=*/false);
   EXPECT_EQ(o.vary.ToString(), "time+cpus");
-  EXPECT_THAT(o.not_varied, ElementsAre("random: fixed by --seed", "dirs: --dirs is not implemented yet",
-                                        "hostname: fixed by --hostname"));
+  EXPECT_THAT(o.not_varied,
+              ElementsAre("random: fixed by --seed", "dirs: --dirs is not implemented yet",
+                          "hostname: fixed by --hostname"));
   EXPECT_EQ(o.config.seed, 4u);
   EXPECT_THAT(o.run_options, ElementsAre("--seed=4", "--hostname=ci"));
 }
@@ -88,12 +90,14 @@ TEST(ParseFlakyArgsTest, RefusesConflictsAndMissingFeatures) {
   EXPECT_THAT(ParseError({"--vary=dirs", "./t"}, /*dirs=*/false),
               HasSubstr("not implemented yet: --dirs"));
   EXPECT_THAT(ParseError({"--native", "./t"}), HasSubstr("--native cannot be given"));
-  EXPECT_THAT(ParseError({"--record", "./t"}), HasSubstr("not implemented yet: detrun flaky --record"));
+  EXPECT_THAT(ParseError({"--record", "./t"}),
+              HasSubstr("not implemented yet: detrun flaky --record"));
   EXPECT_THAT(ParseError({"--chaos=3", "./t"}), HasSubstr("option --chaos takes no value"));
 }
 
 TEST(ParseFlakyArgsTest, RefusesBadValuesNamingThem) {
-  EXPECT_EQ(ParseError({"--runs=0", "./t"}), "invalid --runs value '0': expected an integer from 1 to 1000000");
+  EXPECT_EQ(ParseError({"--runs=0", "./t"}),
+            "invalid --runs value '0': expected an integer from 1 to 1000000");
   EXPECT_THAT(ParseError({"--runs=1e3", "./t"}), HasSubstr("invalid --runs value '1e3'"));
   EXPECT_THAT(ParseError({"--jobs=-1", "./t"}), HasSubstr("invalid --jobs value '-1'"));
   EXPECT_THAT(ParseError({"--timeout=0s", "./t"}), HasSubstr("invalid --timeout value '0s'"));
@@ -147,10 +151,10 @@ TEST(FailureRuleTest, ExitCodeAndFailOn) {
 TEST(FlakyHelpTextTest, DocumentsEveryOptionAndIsInDetrunsHelp) {
   const std::string help = FlakyHelpText();
   for (const char* needle :
-       {"--runs=N", "--jobs=J", "--timeout=D", "--vary=SOURCES", "--fail-on=REGEX",
-        "--exit-code=N", "--chaos", "--replays=N", "--native-runs=N", "TEST_TOTAL_SHARDS",
-        "TEST_SHARD_INDEX", "TEST_SHARD_STATUS_FILE", "git bisect run", "125", "Feb 29",
-        "2038-01-19", "before 1980", "DST"}) {
+       {"--runs=N", "--jobs=J", "--timeout=D", "--vary=SOURCES", "--fail-on=REGEX", "--exit-code=N",
+        "--chaos", "--replays=N", "--native-runs=N", "TEST_TOTAL_SHARDS", "TEST_SHARD_INDEX",
+        "TEST_SHARD_STATUS_FILE", "git bisect run", "125", "Feb 29", "2038-01-19", "before 1980",
+        "DST"}) {
     EXPECT_THAT(help, HasSubstr(needle));
   }
   EXPECT_THAT(HelpText(), HasSubstr(help));

@@ -30,8 +30,8 @@ constexpr uint64_t kHostSalt = 0x686f7374;  // "host"
 
 // Pseudo-random start times, once the interesting ones are used up:
 // whole seconds from 1980-01-01 to 2037-12-31, where most programs work.
-constexpr int64_t kRandomTimeFirst = 315532800;   // 1980-01-01T00:00:00Z
-constexpr int64_t kRandomTimeLast = 2145830400;   // 2037-12-31T00:00:00Z
+constexpr int64_t kRandomTimeFirst = 315532800;  // 1980-01-01T00:00:00Z
+constexpr int64_t kRandomTimeLast = 2145830400;  // 2037-12-31T00:00:00Z
 
 absl::Time Utc(int year, int month, int day, int hour, int minute, int second) {
   return absl::FromCivil(absl::CivilSecond(year, month, day, hour, minute, second),
@@ -48,9 +48,12 @@ bool ParseIndex(const char* text, uint64_t* value) {
 
 const char* DirsWord(DirOrder order) {
   switch (order) {
-    case DirOrder::kSorted: return "sorted";
-    case DirOrder::kShuffle: return "shuffle";
-    case DirOrder::kNative: return "native";
+    case DirOrder::kSorted:
+      return "sorted";
+    case DirOrder::kShuffle:
+      return "shuffle";
+    case DirOrder::kNative:
+      return "native";
   }
   return "sorted";
 }
@@ -59,12 +62,18 @@ const char* DirsWord(DirOrder order) {
 
 const char* SourceName(Source source) {
   switch (source) {
-    case Source::kRandom: return "random";
-    case Source::kTime: return "time";
-    case Source::kDirs: return "dirs";
-    case Source::kCpus: return "cpus";
-    case Source::kHostname: return "hostname";
-    case Source::kChaos: return "chaos";
+    case Source::kRandom:
+      return "random";
+    case Source::kTime:
+      return "time";
+    case Source::kDirs:
+      return "dirs";
+    case Source::kCpus:
+      return "cpus";
+    case Source::kHostname:
+      return "hostname";
+    case Source::kChaos:
+      return "chaos";
   }
   return "?";
 }
@@ -127,7 +136,9 @@ Setting SettingFromConfig(const Config& config) {
 std::vector<std::string> SettingFlags(const Setting& setting, const Setting& baseline) {
   std::vector<std::string> flags = {absl::StrCat("--seed=", setting.seed),
                                     absl::StrCat("--time=", FormatTimeUtc(setting.start_time))};
-  if (setting.dirs != baseline.dirs) flags.push_back(absl::StrCat("--dirs=", DirsWord(setting.dirs)));
+  if (setting.dirs != baseline.dirs) {
+    flags.push_back(absl::StrCat("--dirs=", DirsWord(setting.dirs)));
+  }
   if (setting.cpus != baseline.cpus) flags.push_back(absl::StrCat("--cpus=", setting.cpus));
   if (setting.hostname != baseline.hostname) {
     flags.push_back(absl::StrCat("--hostname=", setting.hostname));
@@ -199,8 +210,8 @@ Setting SettingForIndex(uint64_t index, const SourceSet& vary, bool chaos,
       s.start_time = times[index - 1].time;
     } else {
       const uint64_t span = kRandomTimeLast - kRandomTimeFirst;
-      s.start_time = absl::FromUnixSeconds(
-          kRandomTimeFirst + static_cast<int64_t>(Mix(index, kTimeSalt) % span));
+      s.start_time = absl::FromUnixSeconds(kRandomTimeFirst +
+                                           static_cast<int64_t>(Mix(index, kTimeSalt) % span));
     }
   }
   if (vary.contains(Source::kDirs)) s.dirs = DirOrder::kShuffle;
@@ -214,8 +225,7 @@ Setting SettingForIndex(uint64_t index, const SourceSet& vary, bool chaos,
   return s;
 }
 
-absl::StatusOr<Shard> ShardFromEnvironment(
-    const std::function<const char*(const char*)>& getenv) {
+absl::StatusOr<Shard> ShardFromEnvironment(const std::function<const char*(const char*)>& getenv) {
   Shard shard;
   const char* total = getenv("TEST_TOTAL_SHARDS");
   const char* index = getenv("TEST_SHARD_INDEX");
@@ -232,9 +242,9 @@ absl::StatusOr<Shard> ShardFromEnvironment(
         absl::StrCat("invalid TEST_TOTAL_SHARDS value '", total, "': expected an integer >= 1"));
   }
   if (!ParseIndex(index, &shard.index) || shard.index >= shard.total) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid TEST_SHARD_INDEX value '", index, "': expected 0 to ",
-                     shard.total - 1, " (TEST_TOTAL_SHARDS is ", shard.total, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("invalid TEST_SHARD_INDEX value '", index,
+                                                   "': expected 0 to ", shard.total - 1,
+                                                   " (TEST_TOTAL_SHARDS is ", shard.total, ")"));
   }
   return shard;
 }
@@ -251,8 +261,8 @@ std::string ShellQuote(const std::vector<std::string>& words) {
     bool plain = !w.empty();
     for (char c : w) {
       const bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') || std::string_view("_@%+=:,./-").find(c) !=
-                                                      std::string_view::npos;
+                        (c >= '0' && c <= '9') ||
+                        std::string_view("_@%+=:,./-").find(c) != std::string_view::npos;
       if (!safe) plain = false;
     }
     if (plain) {

@@ -34,8 +34,8 @@ namespace detrun {
 // The sources, in the order delta debugging tries them (culprit.h): random
 // before dirs, because a shuffled order is a function of the seed.
 enum class Source { kRandom, kTime, kDirs, kCpus, kHostname, kChaos };
-inline constexpr Source kAllSources[] = {Source::kRandom, Source::kTime, Source::kDirs,
-                                         Source::kCpus, Source::kHostname, Source::kChaos};
+inline constexpr Source kAllSources[] = {Source::kRandom, Source::kTime,     Source::kDirs,
+                                         Source::kCpus,   Source::kHostname, Source::kChaos};
 
 // "random", "time", "dirs", "cpus", "hostname", "chaos".
 const char* SourceName(Source source);

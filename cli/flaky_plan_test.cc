@@ -37,8 +37,7 @@ TEST(ParseVaryTest, ListsAndAll) {
 }
 
 TEST(ParseVaryTest, RefusesBadWordsNamingThem) {
-  EXPECT_THAT(std::string(ParseVary("").status().message()),
-              HasSubstr("invalid --vary value ''"));
+  EXPECT_THAT(std::string(ParseVary("").status().message()), HasSubstr("invalid --vary value ''"));
   EXPECT_THAT(std::string(ParseVary("random,clock").status().message()),
               HasSubstr("unknown source 'clock'"));
   EXPECT_THAT(std::string(ParseVary("time,").status().message()), HasSubstr("unknown source ''"));
@@ -64,7 +63,8 @@ TEST(SettingForIndexTest, SeedIsTheIndexAndInterestingTimesComeFirst) {
   // Then pseudo-random times within 1980..2037, different from each other.
   std::set<int64_t> later;
   for (uint64_t i = times.size() + 1; i < times.size() + 200; ++i) {
-    const int64_t t = absl::ToUnixSeconds(SettingForIndex(i, AllButChaos(), false, baseline).start_time);
+    const int64_t t =
+        absl::ToUnixSeconds(SettingForIndex(i, AllButChaos(), false, baseline).start_time);
     EXPECT_GE(t, 315532800);
     EXPECT_LT(t, 2145916800);
     later.insert(t);
@@ -104,7 +104,9 @@ TEST(SweepValuesTest, EveryValueIsOneDetrunAccepts) {
   auto accepts = [](const std::string& flag) {
     return ParseCommandLine({flag, "true"}, [](const char*) { return nullptr; }).ok();
   };
-  for (const std::string& name : SweepHostnames()) EXPECT_TRUE(accepts("--hostname=" + name)) << name;
+  for (const std::string& name : SweepHostnames()) {
+    EXPECT_TRUE(accepts("--hostname=" + name)) << name;
+  }
   for (uint32_t n : SweepCpuCounts()) EXPECT_TRUE(accepts("--cpus=" + std::to_string(n))) << n;
   for (const InterestingTime& t : InterestingTimes()) {
     absl::StatusOr<absl::Time> back = ParseStartTime(FormatTimeUtc(t.time));
@@ -170,10 +172,12 @@ TEST(ShardTest, RefusesInconsistentVariables) {
   EXPECT_THAT(std::string(ShardFrom({{"TEST_SHARD_INDEX", "0"}}).status().message()),
               HasSubstr("must be set together"));
   EXPECT_THAT(
-      std::string(ShardFrom({{"TEST_TOTAL_SHARDS", "0"}, {"TEST_SHARD_INDEX", "0"}}).status().message()),
+      std::string(
+          ShardFrom({{"TEST_TOTAL_SHARDS", "0"}, {"TEST_SHARD_INDEX", "0"}}).status().message()),
       HasSubstr("invalid TEST_TOTAL_SHARDS value '0'"));
   EXPECT_THAT(
-      std::string(ShardFrom({{"TEST_TOTAL_SHARDS", "3"}, {"TEST_SHARD_INDEX", "3"}}).status().message()),
+      std::string(
+          ShardFrom({{"TEST_TOTAL_SHARDS", "3"}, {"TEST_SHARD_INDEX", "3"}}).status().message()),
       HasSubstr("invalid TEST_SHARD_INDEX value '3': expected 0 to 2"));
   EXPECT_FALSE(ShardFrom({{"TEST_TOTAL_SHARDS", "x"}, {"TEST_SHARD_INDEX", "0"}}).ok());
   EXPECT_FALSE(ShardFrom({{"TEST_TOTAL_SHARDS", "2"}, {"TEST_SHARD_INDEX", "-1"}}).ok());

@@ -165,7 +165,8 @@ absl::Status Start(const Job& job, Running& r) {
   UniqueFd out_file;
   int pipe_fds[2] = {-1, -1};
   if (!job.output_file.empty()) {
-    out_file = UniqueFd(open(job.output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    out_file =
+        UniqueFd(open(job.output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!out_file.ok()) return absl::ErrnoToStatus(errno, absl::StrCat("open ", job.output_file));
     out_write = out_file.get();
   } else {
@@ -221,8 +222,8 @@ absl::Status Start(const Job& job, Running& r) {
   }
   r.pid = pid;
   r.started = MonotonicNow();
-  r.deadline = job.timeout == absl::InfiniteDuration() ? absl::InfiniteFuture()
-                                                        : r.started + job.timeout;
+  r.deadline =
+      job.timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : r.started + job.timeout;
   return absl::OkStatus();
 }
 

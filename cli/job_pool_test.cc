@@ -24,8 +24,7 @@ Job Shell(const std::string& script) {
 }
 
 TEST(RunJobsTest, ResultsInJobOrderWithStatusAndOutput) {
-  std::vector<Job> jobs = {Shell("echo one; exit 3"), Shell("echo two >&2"),
-                           Shell("kill -9 $$")};
+  std::vector<Job> jobs = {Shell("echo one; exit 3"), Shell("echo two >&2"), Shell("kill -9 $$")};
   std::vector<size_t> done;
   absl::StatusOr<std::vector<JobResult>> r =
       RunJobs(jobs, 2, [&](size_t i, const JobResult&) { done.push_back(i); });

@@ -107,8 +107,7 @@ struct Build {
 
 class Repro {
  public:
-  Repro(ReproOptions options, std::string cwd)
-      : o_(std::move(options)), cwd_(std::move(cwd)) {}
+  Repro(ReproOptions options, std::string cwd) : o_(std::move(options)), cwd_(std::move(cwd)) {}
   int Run();
 
  private:
@@ -168,10 +167,11 @@ std::optional<Build> Repro::BuildOnce(const std::string& name, std::vector<std::
     const JobResult& result = (*r)[0];
     if (result.exit_code != 0 || !result.start_error.empty()) {
       const bool is_copy = job == &copy;
-      Say(absl::StrCat("repro: ", is_copy ? absl::StrCat("copying ", cwd_, " failed") : name + " failed",
-                       " (exit ", result.exit_code, ")",
-                       result.start_error.empty() ? "" : ": " + result.start_error,
-                       "; the last lines of ", job->output_file, ":"));
+      Say(absl::StrCat(
+          "repro: ", is_copy ? absl::StrCat("copying ", cwd_, " failed") : name + " failed",
+          " (exit ", result.exit_code, ")",
+          result.start_error.empty() ? "" : ": " + result.start_error, "; the last lines of ",
+          job->output_file, ":"));
       Say(Indent(ReadFileTail(job->output_file, 20)));
       SayKept();
       exit_ = kExitInternalError;
@@ -197,8 +197,8 @@ bool Repro::Digest(Build& build) {
     absl::StatusOr<std::vector<DigestEntry>> listing = DigestArtifact(build.dir, artifact);
     if (absl::IsNotFound(listing.status())) continue;  // compared as missing
     if (!listing.ok()) {
-      Say(absl::StrCat("repro: cannot read what ", build.name, " produced: ",
-                       listing.status().message()));
+      Say(absl::StrCat("repro: cannot read what ", build.name,
+                       " produced: ", listing.status().message()));
       exit_ = kExitInternalError;
       return false;
     }
@@ -207,8 +207,7 @@ bool Repro::Digest(Build& build) {
   std::sort(build.listing.begin(), build.listing.end(),
             [](const DigestEntry& a, const DigestEntry& b) { return a.path < b.path; });
   // Overlapping --artifact values list some entries twice.
-  build.listing.erase(std::unique(build.listing.begin(), build.listing.end()),
-                      build.listing.end());
+  build.listing.erase(std::unique(build.listing.begin(), build.listing.end()), build.listing.end());
   return true;
 }
 
@@ -273,8 +272,8 @@ int Repro::Run() {
     return kExitInternalError;
   }
   const char* tmpdir = getenv("TMPDIR");
-  std::string tmpl = absl::StrCat(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp",
-                                  "/detrun-repro.XXXXXX");
+  std::string tmpl =
+      absl::StrCat(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp", "/detrun-repro.XXXXXX");
   if (mkdtemp(tmpl.data()) == nullptr) {
     Say(absl::StrCat("repro: cannot create a directory from ", tmpl, ": ", strerror(errno)));
     return kExitInternalError;
@@ -302,8 +301,8 @@ int Repro::Run() {
   Say(absl::StrCat("repro: ", o_.runs, " builds of `", ShellQuote(o_.command), "` under detrun",
                    o_.native_baseline ? " and 2 native ones" : "", ", each in a fresh copy ",
                    at_cwd_ ? absl::StrCat("seen at ", cwd_, " itself (a mount namespace)")
-                           : absl::StrCat("at ", work_, ", the same path every time (not at ",
-                                          cwd_, ": ", why_not, ")")));
+                           : absl::StrCat("at ", work_, ", the same path every time (not at ", cwd_,
+                                          ": ", why_not, ")")));
 
   std::vector<std::string> under_detrun = {kSelfExe};
   under_detrun.insert(under_detrun.end(), o_.run_options.begin(), o_.run_options.end());
@@ -363,18 +362,17 @@ int Repro::Run() {
                      " differ between 2 builds", paths.empty() ? "" : ": ",
                      absl::StrJoin(paths, ", ")));
     if (!native_diffs.empty()) {
-      Say(absl::StrCat("detrun fixed: ", fixed.size(), " of them",
-                       still.empty() ? "" : absl::StrCat("; still different: ",
-                                                         absl::StrJoin(still, ", "))));
+      Say(absl::StrCat(
+          "detrun fixed: ", fixed.size(), " of them",
+          still.empty() ? "" : absl::StrCat("; still different: ", absl::StrJoin(still, ", "))));
     }
   }
 
   if (diffs.empty()) {
-    Say(absl::StrCat("reproducible: ", Files(files),
-                     o_.artifacts.empty() ? "" : absl::StrCat(" in ", o_.artifacts.size(),
-                                                              " artifact(s)"),
-                     ", identical in ", builds.size(), " builds (xxh3 ",
-                     DigestListing(builds[0].listing), ")"));
+    Say(absl::StrCat(
+        "reproducible: ", Files(files),
+        o_.artifacts.empty() ? "" : absl::StrCat(" in ", o_.artifacts.size(), " artifact(s)"),
+        ", identical in ", builds.size(), " builds (xxh3 ", DigestListing(builds[0].listing), ")"));
     if (o_.keep) {
       SayKept();
     } else {
@@ -387,7 +385,9 @@ int Repro::Run() {
   for (size_t i = 0; i < diffs.size() && i < kMaxListed; ++i) {
     Say(absl::StrCat("  ", diffs[i].path, ": ", diffs[i].what));
   }
-  if (diffs.size() > kMaxListed) Say(absl::StrCat("  ... and ", diffs.size() - kMaxListed, " more"));
+  if (diffs.size() > kMaxListed) {
+    Say(absl::StrCat("  ... and ", diffs.size() - kMaxListed, " more"));
+  }
   SayKept();
   const DigestDifference& first = diffs[0];
   const std::string a = absl::StrCat(builds[0].dir, "/", first.path);
@@ -421,8 +421,9 @@ absl::StatusOr<ReproOptions> ParseReproArgs(const std::vector<std::string>& args
       bool digits = !value.empty();
       for (char c : value) digits &= c >= '0' && c <= '9';
       if (!digits || !absl::SimpleAtoi(value, &runs) || runs < 2 || runs > 100) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "invalid --runs value '", absl::CHexEscape(value), "': expected an integer from 2 to 100"));
+        return absl::InvalidArgumentError(absl::StrCat("invalid --runs value '",
+                                                       absl::CHexEscape(value),
+                                                       "': expected an integer from 2 to 100"));
       }
       o.runs = runs;
     } else if (name == "artifact") {

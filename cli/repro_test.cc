@@ -51,12 +51,15 @@ TEST(ParseReproArgsTest, EveryOptionAndArtifactsNormalised) {
 }
 
 TEST(ParseReproArgsTest, RefusesBadValuesNamingThem) {
-  EXPECT_EQ(ParseError({"--runs=1", "make"}), "invalid --runs value '1': expected an integer from 2 to 100");
+  EXPECT_EQ(ParseError({"--runs=1", "make"}),
+            "invalid --runs value '1': expected an integer from 2 to 100");
   EXPECT_THAT(ParseError({"--runs=101", "make"}), HasSubstr("'101'"));
   EXPECT_THAT(ParseError({"--artifact=", "make"}), HasSubstr("invalid --artifact value ''"));
   EXPECT_THAT(ParseError({"--artifact=../x", "make"}), HasSubstr("'..' would leave"));
-  EXPECT_THAT(ParseError({"--artifact=/elsewhere/x", "make"}), HasSubstr("must lie in the directory"));
-  EXPECT_THAT(ParseError({"--artifact=/src/projX", "make"}), HasSubstr("must lie in the directory"));
+  EXPECT_THAT(ParseError({"--artifact=/elsewhere/x", "make"}),
+              HasSubstr("must lie in the directory"));
+  EXPECT_THAT(ParseError({"--artifact=/src/projX", "make"}),
+              HasSubstr("must lie in the directory"));
   EXPECT_THAT(ParseError({"--native", "make"}), HasSubstr("--native-baseline"));
   EXPECT_THAT(ParseError({"--record=t", "make"}), HasSubstr("--record cannot be given"));
   EXPECT_THAT(ParseError({"--cpus=0", "make"}), HasSubstr("invalid --cpus value '0'"));
@@ -66,7 +69,8 @@ TEST(ParseReproArgsTest, RefusesBadValuesNamingThem) {
 
 TEST(ReproHelpTextTest, DocumentsEveryOptionAndIsInDetrunsHelp) {
   const std::string help = ReproHelpText();
-  for (const char* needle : {"--runs=N", "--artifact=PATH", "--native-baseline", "--keep", "xxh3"}) {
+  for (const char* needle :
+       {"--runs=N", "--artifact=PATH", "--native-baseline", "--keep", "xxh3"}) {
     EXPECT_THAT(help, HasSubstr(needle));
   }
   EXPECT_THAT(HelpText(), HasSubstr(help));

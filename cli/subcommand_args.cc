@@ -57,9 +57,9 @@ absl::StatusOr<SubcommandArgs> ParseSubcommandArgs(
     }
     if (!own) takes_value = RunOptionTakesValue(name);
     if (!takes_value) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown option ", Quote(name.empty() ? arg : "--" + name), " (see detrun ",
-          std::string(subcommand), " --help)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown option ", Quote(name.empty() ? arg : "--" + name), " (see detrun ",
+                       std::string(subcommand), " --help)"));
     }
     std::string value;
     if (!*takes_value) {
@@ -76,10 +76,9 @@ absl::StatusOr<SubcommandArgs> ParseSubcommandArgs(
       }
       value = args[++i];
       if (absl::StartsWith(value, "--")) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("missing value for --", name, ": the next argument ", Quote(value),
-                         " looks like an option (write --", name, "=", value,
-                         " if it is the value)"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "missing value for --", name, ": the next argument ", Quote(value),
+            " looks like an option (write --", name, "=", value, " if it is the value)"));
       }
     }
     if (own) {

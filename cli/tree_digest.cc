@@ -35,11 +35,12 @@ std::string Join(const std::string& a, const std::string& b) {
   return absl::StrCat(a, "/", b);
 }
 
-absl::Status Walk(const std::string& root, const std::string& rel,
-                  std::vector<DigestEntry>& out) {
+absl::Status Walk(const std::string& root, const std::string& rel, std::vector<DigestEntry>& out) {
   const std::string full = Join(root, rel);
   struct stat st;
-  if (lstat(full.c_str(), &st) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("lstat ", full));
+  if (lstat(full.c_str(), &st) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("lstat ", full));
+  }
   DigestEntry e;
   e.path = rel;
   if (S_ISREG(st.st_mode)) {

@@ -21,9 +21,9 @@
 namespace detrun {
 
 struct DigestEntry {
-  std::string path;    // relative to the root, '/'-separated
-  char kind = '?';     // 'f' file, 'l' symlink, 'd' directory, 'o' other
-  std::string digest;  // 32 hex digits (xxh3-128); "" for directories, other
+  std::string path;         // relative to the root, '/'-separated
+  char kind = '?';          // 'f' file, 'l' symlink, 'd' directory, 'o' other
+  std::string digest;       // 32 hex digits (xxh3-128); "" for directories, other
   bool executable = false;  // files: any x bit set
   bool operator==(const DigestEntry&) const = default;
 };

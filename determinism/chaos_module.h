@@ -45,8 +45,8 @@ int64_t ChaosDelayNs(uint64_t seed, const ThreadIdentity& thread, uint64_t call_
 class ChaosModule : public Module {
  public:
   static constexpr uint64_t kOneIn = 8;
-  static constexpr int64_t kMaxDelayNs = 4'000'000;     // 4 ms
-  static constexpr int64_t kBudgetNs = 2'000'000'000;   // 2 s per run
+  static constexpr int64_t kMaxDelayNs = 4'000'000;    // 4 ms
+  static constexpr int64_t kBudgetNs = 2'000'000'000;  // 2 s per run
 
   // `config.chaos_seed` must be set.
   explicit ChaosModule(const Config& config);

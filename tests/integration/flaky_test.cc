@@ -122,8 +122,8 @@ TEST(FlakyExitCodesTest, FailOnAndExitCodeDecideWhatFails) {
                           "--", "sh", "-c", "echo 'one test FAILED'"});
   EXPECT_EQ(matched.exit_code, 1) << matched.out;
   EXPECT_THAT(matched.out, HasSubstr("an output line matching --fail-on"));
-  Output other_status = Flaky(
-      {"--runs=2", "--native-runs=1", "--exit-code=3", "--", "sh", "-c", "exit 1"});
+  Output other_status =
+      Flaky({"--runs=2", "--native-runs=1", "--exit-code=3", "--", "sh", "-c", "exit 1"});
   EXPECT_EQ(other_status.exit_code, 0) << other_status.out;
 }
 
@@ -165,14 +165,14 @@ TEST(FlakyShardingTest, ShardsSplitTheSweepDisjointlyAndCoverIt) {
   int total = 0;
   for (int k = 0; k < kShards; ++k) {
     const std::string status_file = dir + "/status" + std::to_string(k);
-    Output o = RunProgram({"env", "TEST_TOTAL_SHARDS=" + std::to_string(kShards),
-                           "TEST_SHARD_INDEX=" + std::to_string(k),
-                           "TEST_SHARD_STATUS_FILE=" + status_file, DetrunBin(), "flaky",
-                           "--runs=" + std::to_string(kRuns), "--native-runs=0", "--", "true"},
-                          "", kFlakyTimeout);
+    Output o = RunProgram(
+        {"env", "TEST_TOTAL_SHARDS=" + std::to_string(kShards),
+         "TEST_SHARD_INDEX=" + std::to_string(k), "TEST_SHARD_STATUS_FILE=" + status_file,
+         DetrunBin(), "flaky", "--runs=" + std::to_string(kRuns), "--native-runs=0", "--", "true"},
+        "", kFlakyTimeout);
     EXPECT_EQ(o.exit_code, 0) << o.out << o.err;
-    EXPECT_THAT(o.out, HasSubstr("shard " + std::to_string(k + 1) + " of 3 (TEST_SHARD_INDEX=" +
-                                 std::to_string(k) + ")"));
+    EXPECT_THAT(o.out, HasSubstr("shard " + std::to_string(k + 1) +
+                                 " of 3 (TEST_SHARD_INDEX=" + std::to_string(k) + ")"));
     struct stat st;
     EXPECT_EQ(stat(status_file.c_str(), &st), 0) << "TEST_SHARD_STATUS_FILE not touched";
     const std::set<int> mine = ConfigurationsRun(o.err);
@@ -184,8 +184,8 @@ TEST(FlakyShardingTest, ShardsSplitTheSweepDisjointlyAndCoverIt) {
   std::set<int> expected;
   for (int i = 0; i < kRuns; ++i) expected.insert(i);
   EXPECT_EQ(all, expected);
-  Output bad = RunProgram({"env", "TEST_TOTAL_SHARDS=2", "TEST_SHARD_INDEX=2", DetrunBin(),
-                           "flaky", "--", "true"});
+  Output bad = RunProgram(
+      {"env", "TEST_TOTAL_SHARDS=2", "TEST_SHARD_INDEX=2", DetrunBin(), "flaky", "--", "true"});
   EXPECT_EQ(bad.exit_code, 125);
   EXPECT_THAT(bad.err, HasSubstr("invalid TEST_SHARD_INDEX value '2'"));
   RemoveTree(dir);
@@ -195,8 +195,8 @@ TEST(FlakyShardingTest, OnlyTheShardOwningTheFailureFails) {
   // Configuration 1 starts on Feb 29: shard 1 of 2 owns it.
   for (int k = 0; k < 2; ++k) {
     Output o = RunProgram({"env", "TEST_TOTAL_SHARDS=2", "TEST_SHARD_INDEX=" + std::to_string(k),
-                           DetrunBin(), "flaky", "--runs=4", "--vary=time", "--native-runs=0",
-                           "--", Example("flaky/leap_day_test.py")},
+                           DetrunBin(), "flaky", "--runs=4", "--vary=time", "--native-runs=0", "--",
+                           Example("flaky/leap_day_test.py")},
                           "", kFlakyTimeout);
     EXPECT_EQ(o.exit_code, k == 1 ? 1 : 0) << o.out << o.err;
     if (k == 1) {
@@ -209,9 +209,9 @@ TEST(FlakyShardingTest, OnlyTheShardOwningTheFailureFails) {
 // streams are keyed by process identity (examples/flaky/seed_stability.sh
 // measures it on more seeds).
 TEST(FlakySeedStabilityTest, AChangeInAnotherProcessKeepsAFailingSeedFailing) {
-  Output o = RunProgram({"env", "DETRUN=" + DetrunBin(), "bash",
-                         Example("flaky/seed_stability.sh"), "40", "2"},
-                        "", kFlakyTimeout);
+  Output o = RunProgram(
+      {"env", "DETRUN=" + DetrunBin(), "bash", Example("flaky/seed_stability.sh"), "40", "2"}, "",
+      kFlakyTimeout);
   ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
   std::smatch m;
   const std::regex own(R"(per-process streams \(detrun\): .* after (\d+) of (\d+) )");
@@ -235,8 +235,8 @@ TEST(ChaosTest, HoldsThePlannedCallsForAtLeastThePlannedTime) {
   const ThreadIdentity command{ProcessIdentity::Root(), 0};
   for (int i = 0; i < kCalls; ++i) planned_ns += ChaosDelayNs(kSeed, command, i);
   ASSERT_GT(planned_ns, 20'000'000);  // this seed plans a measurable delay
-  Output chaos = Detrun({"--chaos=" + std::to_string(kSeed), "--", Probe("yield_loop"),
-                         std::to_string(kCalls)});
+  Output chaos = Detrun(
+      {"--chaos=" + std::to_string(kSeed), "--", Probe("yield_loop"), std::to_string(kCalls)});
   EXPECT_EQ(chaos.exit_code, 0) << chaos.err;
   EXPECT_EQ(chaos.out, "yields 400 of 400\n");
   // Held calls are answered no earlier than planned: the run took at least

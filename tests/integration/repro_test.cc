@@ -19,8 +19,8 @@ constexpr double kReproTimeout = 300;
 
 // Runs `detrun repro ARGS...` with `dir` as the current directory.
 Output Repro(const std::string& dir, const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"/bin/sh", "-c", "cd \"$1\" && shift && exec \"$@\"", "sh",
-                                   dir, DetrunBin(), "repro"};
+  std::vector<std::string> argv = {
+      "/bin/sh", "-c", "cd \"$1\" && shift && exec \"$@\"", "sh", dir, DetrunBin(), "repro"};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunProgram(argv, "", kReproTimeout);
 }
@@ -123,8 +123,8 @@ TEST(ReproTest, PythonSdistAndWheelAreReproducible) {
   WriteFile(tmp + "/setup.py",
             "from setuptools import setup\n"
             "setup(name='pkg', version='1.0', packages=['pkg'])\n");
-  Output o = Repro(tmp, {"--artifact=dist", "--", "/usr/bin/python3", "setup.py", "-q", "sdist",
-                         "bdist_wheel"});
+  Output o = Repro(
+      tmp, {"--artifact=dist", "--", "/usr/bin/python3", "setup.py", "-q", "sdist", "bdist_wheel"});
   EXPECT_EQ(o.exit_code, 0) << o.out << o.err;
   EXPECT_THAT(o.out, HasSubstr("reproducible: 2 files in 1 artifact(s)"));
   RemoveTree(tmp);
