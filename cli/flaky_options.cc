@@ -7,7 +7,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "cli/subcommand_args.h"
@@ -28,18 +27,6 @@ absl::Status InvalidValue(const std::string& name, const std::string& value,
                           absl::string_view expected) {
   return absl::InvalidArgumentError(
       absl::StrCat("invalid --", name, " value '", absl::CHexEscape(value), "': ", expected));
-}
-
-// A decimal integer in [low, high]: digits only, as cli/options.cc reads
-// numbers (no sign, no spaces).
-absl::Status ParseBounded(const std::string& name, const std::string& value, uint64_t low,
-                          uint64_t high, uint64_t* out) {
-  bool digits = !value.empty();
-  for (char c : value) digits &= c >= '0' && c <= '9';
-  if (!digits || !absl::SimpleAtoi(value, out) || *out < low || *out > high) {
-    return InvalidValue(name, value, absl::StrCat("expected an integer from ", low, " to ", high));
-  }
-  return absl::OkStatus();
 }
 
 // The run option that fixes `source`, when there is one.
@@ -78,9 +65,9 @@ absl::StatusOr<FlakyOptions> ParseFlakyArgs(const std::vector<std::string>& args
   for (const auto& [name, value] : parsed->own) {
     uint64_t n = 0;
     if (name == "runs") {
-      if (auto s = ParseBounded(name, value, 1, 1'000'000, &o.runs); !s.ok()) return s;
+      if (auto s = ParseOwnInteger(name, value, 1, 1'000'000, &o.runs); !s.ok()) return s;
     } else if (name == "jobs") {
-      if (auto s = ParseBounded(name, value, 1, 1024, &n); !s.ok()) return s;
+      if (auto s = ParseOwnInteger(name, value, 1, 1024, &n); !s.ok()) return s;
       o.jobs = static_cast<int>(n);
     } else if (name == "timeout") {
       absl::Duration d;
@@ -104,15 +91,15 @@ absl::StatusOr<FlakyOptions> ParseFlakyArgs(const std::vector<std::string>& args
       }
       o.fail_on = value;
     } else if (name == "exit-code") {
-      if (auto s = ParseBounded(name, value, 1, 255, &n); !s.ok()) return s;
+      if (auto s = ParseOwnInteger(name, value, 1, 255, &n); !s.ok()) return s;
       o.exit_code = static_cast<int>(n);
     } else if (name == "chaos") {
       o.chaos = true;
     } else if (name == "replays") {
-      if (auto s = ParseBounded(name, value, 1, 100, &n); !s.ok()) return s;
+      if (auto s = ParseOwnInteger(name, value, 1, 100, &n); !s.ok()) return s;
       o.replays = static_cast<int>(n);
     } else if (name == "native-runs") {
-      if (auto s = ParseBounded(name, value, 0, 1000, &n); !s.ok()) return s;
+      if (auto s = ParseOwnInteger(name, value, 0, 1000, &n); !s.ok()) return s;
       o.native_runs = static_cast<int>(n);
     } else if (name == "record") {
       return absl::InvalidArgumentError(

@@ -19,7 +19,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
@@ -417,15 +416,9 @@ absl::StatusOr<ReproOptions> ParseReproArgs(const std::vector<std::string>& args
   }
   for (const auto& [name, value] : parsed->own) {
     if (name == "runs") {
-      int runs = 0;
-      bool digits = !value.empty();
-      for (char c : value) digits &= c >= '0' && c <= '9';
-      if (!digits || !absl::SimpleAtoi(value, &runs) || runs < 2 || runs > 100) {
-        return absl::InvalidArgumentError(absl::StrCat("invalid --runs value '",
-                                                       absl::CHexEscape(value),
-                                                       "': expected an integer from 2 to 100"));
-      }
-      o.runs = runs;
+      uint64_t runs = 0;
+      if (auto status = ParseOwnInteger(name, value, 2, 100, &runs); !status.ok()) return status;
+      o.runs = static_cast<int>(runs);
     } else if (name == "artifact") {
       absl::StatusOr<std::string> artifact = NormaliseArtifact(value, cwd);
       if (!artifact.ok()) return artifact.status();

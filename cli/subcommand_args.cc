@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cli/options.h"
 
@@ -18,6 +19,18 @@ std::string Quote(std::string_view text) {
 }
 
 }  // namespace
+
+absl::Status ParseOwnInteger(const std::string& name, const std::string& value, uint64_t low,
+                             uint64_t high, uint64_t* out) {
+  bool digits = !value.empty();
+  for (char c : value) digits &= c >= '0' && c <= '9';
+  if (!digits || !absl::SimpleAtoi(value, out) || *out < low || *out > high) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid --", name, " value ", Quote(value),
+                                                   ": expected an integer from ", low, " to ",
+                                                   high));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<SubcommandArgs> ParseSubcommandArgs(
     std::string_view subcommand, const std::vector<std::string>& args,

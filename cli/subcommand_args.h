@@ -14,6 +14,7 @@
 #ifndef DETRUN_CLI_SUBCOMMAND_ARGS_H_
 #define DETRUN_CLI_SUBCOMMAND_ARGS_H_
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -48,6 +49,13 @@ absl::StatusOr<SubcommandArgs> ParseSubcommandArgs(
     std::string_view subcommand, const std::vector<std::string>& args,
     const std::vector<OwnOption>& own_options,
     const std::function<const char*(const char*)>& getenv);
+
+// A subcommand option's integer value: decimal digits only, as detrun
+// reads numbers (no sign, no spaces), from `low` to `high`; otherwise
+// InvalidArgument "invalid --NAME value 'VALUE': expected an integer from
+// LOW to HIGH".
+absl::Status ParseOwnInteger(const std::string& name, const std::string& value, uint64_t low,
+                             uint64_t high, uint64_t* out);
 
 // The path of the running detrun, for the runs a subcommand starts.
 inline constexpr char kSelfExe[] = "/proc/self/exe";
