@@ -160,6 +160,7 @@ std::optional<Build> Repro::BuildOnce(const std::string& name, std::vector<std::
     absl::StatusOr<std::vector<JobResult>> r = RunJobs({*job}, 1);
     if (!r.ok()) {
       Log(absl::StrCat("interrupted: ", r.status().message()));
+      SayKept();
       exit_ = 128 + InterruptSignal();
       return std::nullopt;
     }
