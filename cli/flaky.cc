@@ -436,11 +436,8 @@ int Hunt::Run() {
 }  // namespace
 
 int FlakyCommand(const std::vector<std::string>& args) {
-  const bool dirs_available =
-      std::find(NotYetImplementedOptions().begin(), NotYetImplementedOptions().end(), "dirs") ==
-      NotYetImplementedOptions().end();
-  absl::StatusOr<FlakyOptions> options = ParseFlakyArgs(
-      args, [](const char* name) { return getenv(name); }, dirs_available);
+  absl::StatusOr<FlakyOptions> options =
+      ParseFlakyArgs(args, [](const char* name) { return getenv(name); });
   if (!options.ok()) {
     fprintf(stderr, "detrun flaky: %s\n(try 'detrun flaky --help')\n",
             std::string(options.status().message()).c_str());

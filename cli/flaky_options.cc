@@ -51,8 +51,7 @@ const char* FixingOption(Source source) {
 }  // namespace
 
 absl::StatusOr<FlakyOptions> ParseFlakyArgs(const std::vector<std::string>& args,
-                                            const std::function<const char*(const char*)>& getenv,
-                                            bool dirs_available) {
+                                            const std::function<const char*(const char*)>& getenv) {
   absl::StatusOr<SubcommandArgs> parsed =
       ParseSubcommandArgs("flaky", args, FlakyOwnOptions(), getenv);
   if (!parsed.ok()) return parsed.status();
@@ -120,10 +119,6 @@ absl::StatusOr<FlakyOptions> ParseFlakyArgs(const std::vector<std::string>& args
         return absl::InvalidArgumentError(absl::StrCat("--", FixingOption(s), " fixes what --vary=",
                                                        SourceName(s), " varies: drop one of them"));
       }
-      if (s == Source::kDirs && !dirs_available) {
-        return absl::InvalidArgumentError(
-            "not implemented yet: --dirs (so --vary=dirs cannot shuffle directory order)");
-      }
     }
     o.vary = *vary;
   } else {
@@ -131,8 +126,6 @@ absl::StatusOr<FlakyOptions> ParseFlakyArgs(const std::vector<std::string>& args
       if (s == Source::kChaos) continue;
       if (config.explicitly_set.contains(FixingOption(s))) {
         o.not_varied.push_back(absl::StrCat(SourceName(s), ": fixed by --", FixingOption(s)));
-      } else if (s == Source::kDirs && !dirs_available) {
-        o.not_varied.push_back("dirs: --dirs is not implemented yet");
       } else {
         o.vary.insert(s);
       }

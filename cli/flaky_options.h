@@ -34,8 +34,8 @@ struct FlakyOptions {
   int jobs = 0;  // 0: as many as this process may use CPUs
   absl::Duration timeout = absl::Minutes(10);
   SourceSet vary;  // what the sweep varies, after the rules above
-  // Sources left out of the default --vary and why ("dirs: --dirs is not
-  // implemented yet"), for the report.
+  // Sources left out of the default --vary and why ("random: fixed by
+  // --seed"), for the report.
   std::vector<std::string> not_varied;
   std::optional<std::string> fail_on;  // ECMAScript regex, matched per line
   std::optional<int> exit_code;        // 1-255
@@ -47,12 +47,9 @@ struct FlakyOptions {
   std::vector<std::string> command;
 };
 
-// `args` are the words after "flaky". `dirs_available`: --dirs=shuffle
-// can be run (false while the dirs module has not landed; then dirs is not
-// varied by default and --vary=dirs is refused).
+// `args` are the words after "flaky".
 absl::StatusOr<FlakyOptions> ParseFlakyArgs(const std::vector<std::string>& args,
-                                            const std::function<const char*(const char*)>& getenv,
-                                            bool dirs_available);
+                                            const std::function<const char*(const char*)>& getenv);
 
 // What counts as a failed run under `options`: a timeout; an exit status
 // of exactly --exit-code when given, any non-zero status when neither

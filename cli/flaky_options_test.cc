@@ -17,19 +17,18 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-absl::StatusOr<FlakyOptions> Parse(const std::vector<std::string>& args, bool dirs = true) {
-  return ParseFlakyArgs(
-      args, [](const char*) -> const char* { return nullptr; }, dirs);
+absl::StatusOr<FlakyOptions> Parse(const std::vector<std::string>& args) {
+  return ParseFlakyArgs(args, [](const char*) -> const char* { return nullptr; });
 }
 
-FlakyOptions ParseOk(const std::vector<std::string>& args, bool dirs = true) {
-  absl::StatusOr<FlakyOptions> o = Parse(args, dirs);
+FlakyOptions ParseOk(const std::vector<std::string>& args) {
+  absl::StatusOr<FlakyOptions> o = Parse(args);
   EXPECT_TRUE(o.ok()) << o.status();
   return o.ok() ? *o : FlakyOptions{};
 }
 
-std::string ParseError(const std::vector<std::string>& args, bool dirs = true) {
-  absl::StatusOr<FlakyOptions> o = Parse(args, dirs);
+std::string ParseError(const std::vector<std::string>& args) {
+  absl::StatusOr<FlakyOptions> o = Parse(args);
   if (o.ok()) {
     ADD_FAILURE() << "accepted";
     return "";
@@ -75,11 +74,10 @@ TEST(ParseFlakyArgsTest, EveryOption) {
 }
 
 TEST(ParseFlakyArgsTest, FixedSourcesAreNotVariedByDefault) {
-  const FlakyOptions o = ParseOk({"--seed=4", "--hostname=ci", "./t"}, /*dirs=*/false);
-  EXPECT_EQ(o.vary.ToString(), "time+cpus");
+  const FlakyOptions o = ParseOk({"--seed=4", "--hostname=ci", "./t"});
+  EXPECT_EQ(o.vary.ToString(), "time+dirs+cpus");
   EXPECT_THAT(o.not_varied,
-              ElementsAre("random: fixed by --seed", "dirs: --dirs is not implemented yet",
-                          "hostname: fixed by --hostname"));
+              ElementsAre("random: fixed by --seed", "hostname: fixed by --hostname"));
   EXPECT_EQ(o.config.seed, 4u);
   EXPECT_THAT(o.run_options, ElementsAre("--seed=4", "--hostname=ci"));
 }
@@ -87,8 +85,8 @@ TEST(ParseFlakyArgsTest, FixedSourcesAreNotVariedByDefault) {
 TEST(ParseFlakyArgsTest, RefusesConflictsAndMissingFeatures) {
   EXPECT_EQ(ParseError({"--vary=random,time", "--time=2020-01-01", "./t"}),
             "--time fixes what --vary=time varies: drop one of them");
-  EXPECT_THAT(ParseError({"--vary=dirs", "./t"}, /*dirs=*/false),
-              HasSubstr("not implemented yet: --dirs"));
+  EXPECT_EQ(ParseError({"--vary=dirs", "--dirs=native", "./t"}),
+            "--dirs fixes what --vary=dirs varies: drop one of them");
   EXPECT_THAT(ParseError({"--native", "./t"}), HasSubstr("--native cannot be given"));
   EXPECT_THAT(ParseError({"--record", "./t"}),
               HasSubstr("not implemented yet: detrun flaky --record"));

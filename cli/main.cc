@@ -5,10 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "cli/flaky.h"
 #include "cli/options.h"
-#include "cli/repro.h"
 #include "cli/run.h"
+#include "cli/trace_commands.h"
 #include "core/exit_status.h"
 
 int main(int argc, char** argv) {
@@ -28,11 +27,7 @@ int main(int argc, char** argv) {
       fputs(detrun::VersionText().c_str(), stdout);
       return 0;
     case detrun::CommandLine::Kind::kSubcommand:
-      if (parsed->subcommand == "flaky") return detrun::FlakyCommand(parsed->subcommand_args);
-      if (parsed->subcommand == "repro") return detrun::ReproCommand(parsed->subcommand_args);
-      fprintf(stderr, "detrun: not implemented yet: detrun %s\n",
-              parsed->subcommand.c_str());
-      return detrun::kExitInternalError;
+      return detrun::RunSubcommand(parsed->subcommand, parsed->subcommand_args);
     case detrun::CommandLine::Kind::kRun:
       return detrun::RunCommand(parsed->config, parsed->command);
   }

@@ -438,9 +438,13 @@ Determinism:
                         same in every process, to shake out code that
                         depends on the order.
                       native: as the file system returns them.
-  --record=FILE       (Not implemented yet: refused when given.)
-                      Write a trace of what the command observed to FILE,
-                      for detrun show, diff and replay.
+  --record=FILE       Write a trace of the run to FILE (replaced if it
+                      exists): the options, the command, every intercepted
+                      call with the answer detrun gave, each process's
+                      start, exec and exit, and digests of stdout and
+                      stderr (interposed through a pipe unless they are a
+                      terminal, which is never touched). For detrun show,
+                      diff and replay; format: docs/trace-format.md.
   --chaos=SEED        Delay about one in eight futex, sched_yield, poll,
                       select, epoll, connect and accept calls by up to 4 ms
                       of real time (2 s in all at most), chosen by SEED, to
@@ -476,11 +480,19 @@ Other:
 
 Subcommands (recognised only as the first argument: `detrun -- diff A B` and
 `detrun --seed=1 diff A B` run the program diff):
-  detrun diff A B     Compare two traces.
-  detrun show A       Print a trace.
-  detrun replay A     Re-run a trace's command with its options and compare.
+  detrun diff A B     Compare two traces: the options first, then for each
+                      process the first event where the runs diverged and
+                      why (time, random, hostname, cpus, dirs, exec,
+                      environment, output, exit status, scheduling).
+  detrun show A       Print a trace, one line per event, process identity
+                      first. detrun show --json A: the trace itself, checked.
+  detrun replay A     Re-run a trace's command with its options in its
+                      directory, and compare the new run with the trace.
   detrun flaky ...    Hunt a flaky test (below).
   detrun repro ...    Build twice and compare (below).
+show, diff and replay exit 0 when the runs are identical (or the trace was
+shown), 1 when they differ, 2 when a trace is unreadable (truncated,
+corrupt, foreign or of another format version) or on a usage error.
 
 Exit status:
   N          the command's exit status

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "cli/options.h"
 #include "core/exit_status.h"
 #include "core/landlock.h"
 #include "core/launcher.h"
@@ -21,6 +22,7 @@
 #include "determinism/random_module.h"
 #include "determinism/time_module.h"
 #include "determinism/uts_module.h"
+#include "replay/trace_session.h"
 #include "vdso/vdso_module.h"
 
 extern char** environ;
@@ -89,19 +91,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& 
 
 }  // namespace
 
-const std::vector<std::string>& NotYetImplementedOptions() {
-  // Each entry leaves this list when its module lands (time: issue 3;
-  // random, hostname, cpus, dirs: issue 4; record: issue 5).
-  static const std::vector<std::string> kPending = {"record"};
-  return kPending;
-}
-
 int RunCommand(const Config& config, const std::vector<std::string>& command) {
-  for (const std::string& option : NotYetImplementedOptions()) {
-    if (config.explicitly_set.contains(option)) {
-      return Fail(kExitInternalError, absl::StrCat("not implemented yet: --", option));
-    }
-  }
   absl::StatusOr<ResolvedCommand> resolved = ResolveCommand(command, getenv("PATH"));
   if (!resolved.ok()) {
     return Fail(ExitCodeForLaunchError(resolved.status()), resolved.status().message());
@@ -113,6 +103,15 @@ int RunCommand(const Config& config, const std::vector<std::string>& command) {
   spec.intercept = !config.native;
   spec.disable_aslr = !config.native;
   spec.pid_namespace = config.pid_namespace;
+
+  // --record: the trace is opened now, so a bad path fails before the run.
+  std::unique_ptr<TraceSession> trace;
+  if (config.record_path) {
+    absl::StatusOr<std::unique_ptr<TraceSession>> t =
+        TraceSession::Start(config, *resolved, kDetrunVersion);
+    if (!t.ok()) return Fail(kExitInternalError, t.status().message());
+    trace = *std::move(t);
+  }
 
   UniqueFd ruleset;
   if (config.landlock_requested()) {
@@ -139,6 +138,11 @@ int RunCommand(const Config& config, const std::vector<std::string>& command) {
   absl::StatusOr<sigset_t> mask = supervisor.PrepareParent();
   if (!mask.ok()) return Fail(kExitInternalError, mask.status().ToString());
   spec.child_sigmask = *mask;
+  if (trace) {
+    if (absl::Status st = trace->BeforeLaunch(spec, supervisor); !st.ok()) {
+      return Fail(kExitInternalError, absl::StrCat("--record: ", st.message()));
+    }
+  }
 
   absl::StatusOr<Launched> launched = Launch(spec);
   if (!launched.ok()) {
@@ -151,12 +155,19 @@ int RunCommand(const Config& config, const std::vector<std::string>& command) {
                 absl::StrCat("cannot start the command: ", s.message()));
   }
   ruleset.reset();
+  if (trace) trace->AfterLaunch();
   if (config.verbose && !launched->pid_namespace_note.empty()) {
     fprintf(stderr, "detrun: %s\n", launched->pid_namespace_note.c_str());
   }
   absl::StatusOr<RunResult> result =
       spec.intercept ? supervisor.Run(*launched, *resolved)
                      : supervisor.RunNative(*launched, *resolved);
+  if (trace) {
+    if (absl::Status st = trace->Finish(result); !st.ok()) {
+      KillAllDescendants();
+      return Fail(kExitInternalError, st.message());
+    }
+  }
   if (!result.ok()) {
     KillAllDescendants();
     return Fail(kExitInternalError,

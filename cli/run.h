@@ -16,10 +16,6 @@ namespace detrun {
 // Runs `command` under `config`; returns detrun's exit code.
 int RunCommand(const Config& config, const std::vector<std::string>& command);
 
-// Options whose module has not landed yet. Using one explicitly is an
-// error ("not implemented yet: --X"), never silently ignored.
-const std::vector<std::string>& NotYetImplementedOptions();
-
 }  // namespace detrun
 
 #endif  // DETRUN_CLI_RUN_H_

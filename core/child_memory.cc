@@ -93,6 +93,7 @@ absl::Status ChildMemory::Write(uint64_t id, pid_t tid, uint64_t addr,
     return absl::OutOfRangeError(absl::StrCat(
         "child address 0x", absl::Hex(addr + n), " is not writable"));
   }
+  if (tap_ != nullptr) tap_->OnWrite(addr, buf, len);
   return absl::OkStatus();
 }
 

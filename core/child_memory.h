@@ -52,9 +52,20 @@ class ChildMemory {
   absl::Status Write(uint64_t id, pid_t tid, uint64_t addr, const void* buf,
                      size_t len) const;
 
+  // Sees every successful Write: how the trace recorder learns the payload
+  // of an answer (the supervisor sets a tap only while the handlers of one
+  // notification run). Writes through /proc/PID/mem are not seen.
+  class WriteTap {
+   public:
+    virtual ~WriteTap() = default;
+    virtual void OnWrite(uint64_t addr, const void* data, size_t len) = 0;
+  };
+  void set_write_tap(WriteTap* tap) { tap_ = tap; }  // nullptr: none
+
  private:
   absl::Status CheckValid(uint64_t id) const;
   int listener_fd_;
+  WriteTap* tap_ = nullptr;
 };
 
 // Opens /proc/PID/mem with `flags` (O_RDONLY or O_RDWR; O_CLOEXEC added).

@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -95,6 +98,23 @@ TEST_F(ChildMemoryTest, WritesWritablePage) {
   ASSERT_TRUE(memory_.Read(0, pid_, Addr(0), buf, 6).ok());
   EXPECT_STREQ(buf, "WRITE");
   EXPECT_STREQ(base_, "first");  // our own copy is untouched
+}
+
+TEST_F(ChildMemoryTest, WriteTapSeesSuccessfulWritesOnly) {
+  struct Tap : ChildMemory::WriteTap {
+    void OnWrite(uint64_t addr, const void* data, size_t len) override {
+      seen.emplace_back(addr, std::string(static_cast<const char*>(data), len));
+    }
+    std::vector<std::pair<uint64_t, std::string>> seen;
+  } tap;
+  memory_.set_write_tap(&tap);
+  ASSERT_TRUE(memory_.Write(0, pid_, Addr(8), "tap", 3).ok());
+  EXPECT_FALSE(memory_.Write(0, pid_, Addr(kPage), "x", 1).ok());  // unmapped
+  memory_.set_write_tap(nullptr);
+  ASSERT_TRUE(memory_.Write(0, pid_, Addr(16), "untapped", 8).ok());
+  ASSERT_EQ(tap.seen.size(), 1u);
+  EXPECT_EQ(tap.seen[0].first, Addr(8));
+  EXPECT_EQ(tap.seen[0].second, "tap");
 }
 
 TEST_F(ChildMemoryTest, ProcMemWritesReadOnlyPage) {

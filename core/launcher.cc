@@ -335,6 +335,8 @@ absl::StatusOr<Launched> Launch(const LaunchSpec& spec) {
   if (pid < 0) return absl::ErrnoToStatus(errno, "fork");
   if (pid == 0) {
     const int sfd = status_write.get();
+    if (spec.stdout_fd >= 0) dup2(spec.stdout_fd, STDOUT_FILENO);
+    if (spec.stderr_fd >= 0) dup2(spec.stderr_fd, STDERR_FILENO);
     if (setpgid(0, 0) != 0) ChildFail(sfd, kStepSetpgid, errno);
     if (take_terminal) {
       sigset_t ttou;

@@ -77,6 +77,11 @@ struct LaunchSpec {
   // Run the command as pid 2 of a new pid namespace under a small init of
   // ours (intercepted runs only; see Launch).
   bool pid_namespace = false;
+  // >= 0: made the command's stdout / stderr (dup2 right after the fork;
+  // both may be the same fd). --record interposes pipes here to digest
+  // the output. -1: detrun's own, inherited.
+  int stdout_fd = -1;
+  int stderr_fd = -1;
 };
 
 struct Launched {

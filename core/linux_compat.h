@@ -31,6 +31,20 @@
 #define MFD_NOEXEC_SEAL 0x0008U
 #endif
 
+// pidfd: PIDFD_GET_INFO (6.13) and its PIDFD_INFO_EXIT part (6.15): the
+// wait status of a process that has been reaped, for any pidfd holder.
+// The struct is the kernel's struct pidfd_info (include/uapi/linux/pidfd.h).
+#define DETRUN_PIDFD_INFO_EXIT (1ULL << 3)
+struct DetrunPidfdInfo {
+  __u64 mask;
+  __u64 cgroupid;
+  __u32 pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+  __s32 exit_code;
+  __u32 coredump_mask;
+  __u32 spare;
+};
+#define DETRUN_PIDFD_GET_INFO _IOWR(0xFF, 11, struct DetrunPidfdInfo)
+
 // Landlock ABI 3 (6.2): truncate; ABI 5 (6.10): ioctl on devices.
 #ifndef LANDLOCK_ACCESS_FS_TRUNCATE
 #define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)

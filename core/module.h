@@ -204,6 +204,10 @@ class Module {
 };
 
 // Sees every answer the supervisor gives (the trace recorder, --verbose).
+// The hooks below OnAnswer are optional; for one process they come in its
+// order: OnProcessStart, then its calls (OnChildWrite for each write a
+// handler made into the child, then OnAnswer), OnExec after each successful
+// exec, and OnProcessExit.
 class AnswerObserver {
  public:
   virtual ~AnswerObserver() = default;
@@ -211,6 +215,33 @@ class AnswerObserver {
                         const Notification& notification,
                         const Response& response,
                         std::string_view module) = 0;
+
+  // A handler of `notification` wrote `len` bytes at `addr` in the child
+  // (ChildMemory::Write): the payload of its answer, such as the time value
+  // or the random bytes. Only writes made by the handlers themselves, before
+  // OnAnswer of the same notification; a Continue answer's writes rewrite
+  // arguments for the kernel (translated deadlines), not what it answers.
+  virtual void OnChildWrite(const Notification& notification, uint64_t addr,
+                            const void* data, size_t len) {
+    (void)notification;
+    (void)addr;
+    (void)data;
+    (void)len;
+  }
+  // A process was first seen (its first notified call, before its answer).
+  virtual void OnProcessStart(const ProcessState& process) { (void)process; }
+  // A process exec'd successfully and is stopped before its first
+  // instruction; `argv` is its new command line (/proc/PID/cmdline).
+  virtual void OnExec(const ThreadState& thread, const std::vector<std::string>& argv) {
+    (void)thread;
+    (void)argv;
+  }
+  // A process exited; `wait_status` as wait(2) reports it, when known
+  // (core/process_table.h ExitWaitStatus).
+  virtual void OnProcessExit(const ProcessState& process, std::optional<int> wait_status) {
+    (void)process;
+    (void)wait_status;
+  }
 };
 
 // Collects module registrations; see the life cycle at the top of the file.

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -199,6 +200,7 @@ ProcessState* ProcessTable::IdentifyProcess(pid_t pid, pid_t ppid) {
   processes_[pid] = std::move(process);
   // The main thread exists from the start and inherits from the clone.
   AddThread(*raw, pid, 0, record);
+  if (hooks_.on_process_start) hooks_.on_process_start(*raw);
   return raw;
 }
 
@@ -263,6 +265,7 @@ void ProcessTable::OnExitReady(pid_t id, bool thread) {
   for (pid_t tid : p.threads) {
     if (auto t = threads_.find(tid); t != threads_.end()) threads.push_back(t->second.get());
   }
+  if (hooks_.on_process_exit) hooks_.on_process_exit(p);
   for (Module* m : modules_) m->OnProcessExit(p, threads);
   for (pid_t tid : p.threads) RemoveThread(tid);
   if (!p.child_clones.empty()) {
@@ -270,6 +273,36 @@ void ProcessTable::OnExitReady(pid_t id, bool thread) {
     if (tombstones_.size() > kMaxTombstones) tombstones_.pop_front();
   }
   processes_.erase(it);
+}
+
+std::optional<int> ExitWaitStatus(const ProcessState& process) {
+  auto from_pidfd = [&]() -> std::optional<int> {
+    DetrunPidfdInfo info{};
+    info.mask = DETRUN_PIDFD_INFO_EXIT;
+    if (!process.pidfd.ok() || ioctl(process.pidfd.get(), DETRUN_PIDFD_GET_INFO, &info) != 0 ||
+        (info.mask & DETRUN_PIDFD_INFO_EXIT) == 0) {
+      return std::nullopt;
+    }
+    return info.exit_code;
+  };
+  if (std::optional<int> status = from_pidfd()) return status;
+  // Not reaped yet: a zombie shows its status as the last field of
+  // /proc/PID/stat (field 52, after the parenthesised name). State 'Z'
+  // makes sure the pid was not reused by a live process meanwhile.
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", process.pid);
+  if (ReadSmallFile(path, buf, sizeof buf) > 0) {
+    const char* close_paren = strrchr(buf, ')');
+    if (close_paren != nullptr && close_paren[1] == ' ' && close_paren[2] == 'Z') {
+      const char* last = strrchr(close_paren, ' ');
+      int status = 0;
+      if (last != nullptr && absl::SimpleAtoi(absl::StripAsciiWhitespace(last + 1), &status)) {
+        return status;
+      }
+    }
+  }
+  // Reaped between the two looks.
+  return from_pidfd();
 }
 
 std::optional<pid_t> HostTidOf(pid_t host_tgid, pid_t own_tid) {

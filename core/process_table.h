@@ -95,6 +95,11 @@ class ProcessTable {
     pid_t pid_max = 0;
     // Opens exit pidfds (false in unit tests that use fake pids).
     bool open_pidfds = true;
+    // Optional: a process was first seen (its identity and main thread are
+    // set), and a process exited (called before its state is dropped, its
+    // pidfd still open). The supervisor passes them on to its observers.
+    std::function<void(const ProcessState&)> on_process_start;
+    std::function<void(const ProcessState&)> on_process_exit;
   };
   static Hooks DefaultHooks();
 
@@ -153,6 +158,12 @@ class ProcessTable {
   std::deque<Tombstone> tombstones_;
   std::vector<std::tuple<int, pid_t, bool>> new_pidfds_;
 };
+
+// The wait(2) status of `process`, which has exited (its pidfd fired):
+// from /proc/PID/stat while it is a zombie, or from its pidfd once reaped
+// (PIDFD_INFO_EXIT, Linux 6.15+). nullopt when neither can tell (an older
+// kernel and the parent reaped it first).
+std::optional<int> ExitWaitStatus(const ProcessState& process);
 
 // The thread of process `host_tgid` (a pid as detrun sees it) that calls
 // itself `own_tid` in its own pid namespace (a tid a program passes in a

@@ -1,8 +1,14 @@
 #include "core/process_table.h"
 
 #include <linux/sched.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <map>
+#include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -144,6 +150,48 @@ TEST_F(ProcessTableTest, ExitDropsProcessAndThreads) {
   table.OnExitReady(100, /*thread=*/false);
   EXPECT_EQ(table.thread_count(), 0u);
   EXPECT_EQ(table.process_count(), 0u);
+}
+
+TEST_F(ProcessTableTest, HooksSeeEachProcessStartAndExitOnce) {
+  std::vector<std::string> seen;
+  ProcessTable::Hooks hooks = k_.Hooks();
+  hooks.on_process_start = [&](const ProcessState& p) {
+    seen.push_back("start " + p.id.ToString());
+  };
+  hooks.on_process_exit = [&](const ProcessState& p) { seen.push_back("exit " + p.id.ToString()); };
+  ProcessTable table({}, hooks);
+  ThreadState* root = StartRoot(table);
+  table.Identify(100);
+  table.OnClone(*root, CLONE_THREAD);
+  k_.Spawn(101, 100, 1);
+  table.Identify(101);  // a thread: no new process
+  table.OnClone(*root, 0);
+  k_.Spawn(102, 102, 100);
+  table.Identify(102);
+  table.OnExitReady(101, /*thread=*/true);
+  table.OnExitReady(102, /*thread=*/false);
+  table.OnExitReady(100, /*thread=*/false);
+  EXPECT_EQ(seen, (std::vector<std::string>{"start 1", "start 1.1", "exit 1.1", "exit 1"}));
+}
+
+TEST(ExitWaitStatusTest, ReadsAZombieAndAReapedProcess) {
+  pid_t pid = fork();
+  if (pid == 0) _exit(7);
+  ProcessState p;
+  p.pid = pid;
+  p.pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  ASSERT_TRUE(p.pidfd.ok());
+  pollfd ready{p.pidfd.get(), POLLIN, 0};
+  ASSERT_EQ(poll(&ready, 1, 10000), 1);
+  // A zombie: from /proc/PID/stat.
+  EXPECT_EQ(ExitWaitStatus(p), std::optional<int>(7 << 8));
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  // Reaped: from the pidfd (Linux 6.15+), else unknown.
+  const std::optional<int> after = ExitWaitStatus(p);
+  if (after.has_value()) {
+    EXPECT_EQ(*after, status);
+  }
 }
 
 // A module that inherits a counter from the creating thread.

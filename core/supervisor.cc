@@ -82,6 +82,43 @@ class VerboseLog : public AnswerObserver {
   }
 };
 
+// Hands what handlers write into a child to the observers (the trace);
+// installed only while the handlers of one notification run.
+class ObserverTap : public ChildMemory::WriteTap {
+ public:
+  ObserverTap(const std::vector<AnswerObserver*>& observers, const Notification& n)
+      : observers_(observers), n_(n) {}
+  void OnWrite(uint64_t addr, const void* data, size_t len) override {
+    for (AnswerObserver* o : observers_) o->OnChildWrite(n_, addr, data, len);
+  }
+
+ private:
+  const std::vector<AnswerObserver*>& observers_;
+  const Notification& n_;
+};
+
+// The command line of a process, from /proc/PID/cmdline (NUL-separated).
+std::vector<std::string> ReadCmdline(pid_t pid) {
+  std::vector<std::string> argv;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return argv;
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) text.append(buf, n);
+  close(fd);
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\0', start);
+    if (end == std::string::npos) end = text.size();
+    argv.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return argv;
+}
+
 bool IsDigits(const char* s) {
   if (*s == '\0') return false;
   for (; *s != '\0'; ++s) {
@@ -172,7 +209,17 @@ Supervisor::Supervisor(const Config& config, std::vector<Module*> modules)
   VirtualFiles::Install(registry_, config_);
   dispatch_ = registry_.BuildDispatch();
   for (Module* m : modules_) wants_exec_stop_ |= m->WantsExecStop();
-  table_ = std::make_unique<ProcessTable>(modules_, ProcessTable::DefaultHooks());
+  ProcessTable::Hooks hooks = ProcessTable::DefaultHooks();
+  // Observers (the trace) see each process begin and end.
+  hooks.on_process_start = [this](const ProcessState& p) {
+    for (AnswerObserver* o : observers_) o->OnProcessStart(p);
+  };
+  hooks.on_process_exit = [this](const ProcessState& p) {
+    if (observers_.empty()) return;
+    const std::optional<int> status = ExitWaitStatus(p);
+    for (AnswerObserver* o : observers_) o->OnProcessExit(p, status);
+  };
+  table_ = std::make_unique<ProcessTable>(modules_, std::move(hooks));
   if (config_.verbose) {
     verbose_log_ = std::make_unique<VerboseLog>();
     observers_.push_back(verbose_log_.get());
@@ -283,6 +330,10 @@ void Supervisor::OnTraceStop(pid_t pid, int status) {
         return;
       }
     }
+    if (!observers_.empty()) {
+      const std::vector<std::string> argv = ReadCmdline(pid);
+      for (AnswerObserver* o : observers_) o->OnExec(*thread, argv);
+    }
     ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
     return;
   }
@@ -351,6 +402,12 @@ class Supervisor::Loop {
       Watch(listener, MakeTag(kTagListener));
       s_.table_->SetRoot(launched_.command_pid);
     }
+    for (auto& [fd, on_ready] : s_.watched_fds_) {
+      scheduler_.Watch(fd, EPOLLIN, [&on_ready](uint32_t) {
+        on_ready();
+        return true;  // closing fd ends the watch (Supervisor::WatchFd)
+      });
+    }
     RaiseFdLimit();
     if (absl::Status st = Go(launched_); !st.ok()) return st;
 
@@ -398,6 +455,7 @@ class Supervisor::Loop {
         kill(launched_.pid, SIGKILL);
       }
     }
+    DrainExits(events);
     KillAllDescendants();
     RestoreTerminal(launched_);
     RunResult result;
@@ -435,6 +493,24 @@ class Supervisor::Loop {
     if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
       r.rlim_cur = r.rlim_max;
       setrlimit(RLIMIT_NOFILE, &r);
+    }
+  }
+
+  // Exits that became ready along with the root's, not yet handled (the
+  // loop stops at the root's): handled now, so that observers (the trace)
+  // see the end of every process that ended before the command did.
+  void DrainExits(epoll_event (&events)[64]) {
+    for (;;) {
+      const int n = epoll_wait(epoll_.get(), events, 64, 0);
+      int handled = 0;
+      for (int i = 0; i < n; ++i) {
+        const uint64_t tag = events[i].data.u64;
+        if (TagKind(tag) == kTagProcessExit || TagKind(tag) == kTagThreadExit) {
+          s_.table_->OnExitReady(TagId(tag), TagKind(tag) == kTagThreadExit);
+          ++handled;
+        }
+      }
+      if (handled == 0) return;
     }
   }
 
@@ -515,6 +591,8 @@ class Supervisor::Loop {
     if (thread != nullptr && n.nr >= 0 && n.nr < Registry::kMaxSyscall) {
       SyscallContext ctx{n, *thread, *thread->process, memory_, s_.config_, &scheduler_};
       for (Module* m : s_.modules_) m->BeforeNotification(ctx);
+      ObserverTap tap(s_.observers_, n);
+      if (!s_.observers_.empty()) memory_.set_write_tap(&tap);
       for (const Registry::Entry& e : s_.dispatch_[n.nr]) {
         bool applies = true;
         for (const ArgMatcher& m : e.when) {
@@ -530,6 +608,7 @@ class Supervisor::Loop {
           break;
         }
       }
+      memory_.set_write_tap(nullptr);
       for (AnswerObserver* o : s_.observers_) o->OnAnswer(*thread, n, response, module);
     }
     if (response.hold_until_ns >= 0) {

@@ -31,8 +31,10 @@
 #ifndef DETRUN_CORE_SUPERVISOR_H_
 #define DETRUN_CORE_SUPERVISOR_H_
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -63,6 +65,13 @@ class Supervisor {
   absl::StatusOr<bpf::Program> BuildFilter() const;
 
   void AddObserver(AnswerObserver* observer) { observers_.push_back(observer); }
+
+  // Calls `on_ready` from the loop whenever `fd` is readable (or hung up),
+  // e.g. to copy the command's output (--record). The caller owns `fd`;
+  // closing it stops the watch. Before Run().
+  void WatchFd(int fd, std::function<void()> on_ready) {
+    watched_fds_.emplace_back(fd, std::move(on_ready));
+  }
 
   // Must be called before Launch(): blocks the forwarded signals (they are
   // read through a signalfd) and makes detrun a child subreaper. Returns
@@ -102,6 +111,7 @@ class Supervisor {
   std::vector<std::vector<Registry::Entry>> dispatch_;
   std::unique_ptr<ProcessTable> table_;
   std::vector<AnswerObserver*> observers_;
+  std::vector<std::pair<int, std::function<void()>>> watched_fds_;
   std::unique_ptr<AnswerObserver> verbose_log_;
   sigset_t original_mask_;
 };

@@ -71,24 +71,6 @@ TEST(CliTest, Version) {
   EXPECT_THAT(o.out, HasSubstr("detrun 0.1.0"));
 }
 
-TEST(CliTest, OptionsOfModulesNotLandedAreRefusedNotIgnored) {
-  for (const char* opt : {"--record=/tmp/x.trace"}) {
-    Output o = Detrun({opt, "--", "true"});
-    std::string name = std::string(opt).substr(0, std::string(opt).find('='));
-    EXPECT_EQ(o.exit_code, 125) << opt;
-    EXPECT_THAT(o.err, HasSubstr("not implemented yet: " + name)) << opt;
-  }
-}
-
-TEST(CliTest, LaterSubcommandsAreRefusedClearly) {
-  // Implemented: flaky (flaky_test.cc), repro (repro_test.cc).
-  for (const char* sub : {"diff", "show", "replay"}) {
-    Output o = Detrun({sub, "a", "b"});
-    EXPECT_EQ(o.exit_code, 125) << sub;
-    EXPECT_THAT(o.err, HasSubstr("not implemented yet")) << sub;
-  }
-}
-
 TEST(CliTest, OptionsStopAtTheCommand) {
   // `-c` and `exit 5` belong to sh, not to detrun.
   Output o = Detrun({"sh", "-c", "echo $0 $1; exit 5", "zero", "--verbose"});
