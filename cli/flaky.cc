@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <regex>
 #include <string>
@@ -32,6 +33,8 @@ namespace {
 // Failing configurations listed one per line in the report; more are
 // counted.
 constexpr size_t kMaxListed = 10;
+// Lines of `detrun diff` printed by --record; the rest stay in its file.
+constexpr size_t kMaxDiffLines = 40;
 
 void Say(const std::string& line) {
   fputs(line.c_str(), stdout);
@@ -201,6 +204,10 @@ class Hunt {
   // failed runs --replays more times; it fails (kFail) only if it failed
   // every time. Sets *stopped when the hunt must stop (exit_ says why).
   std::vector<Verdict> TestBlends(const std::vector<Setting>& blends, bool* stopped);
+
+  // --record: records `failing` and `passing` and prints the start of
+  // `detrun diff` of the two traces.
+  void RecordAndDiff(const Setting& failing, const Setting& passing);
 
   std::optional<int> NativePhase();
   std::optional<std::vector<Observed>> Sweep();
@@ -399,11 +406,50 @@ int Hunt::Conclude(std::vector<Observed>& observed, int native_failures) {
     Say("culprit: scheduling (no source explains the failure)");
     Say(absl::StrCat("reproduce (failed ", culprit_of.failures, " of ", culprit_of.runs,
                      " runs): ", Reproducer(culprit_of.setting)));
+    if (o_.record) RecordAndDiff(culprit_of.setting, passing->setting);
     return 1;
   }
   Say(absl::StrCat("culprit: ", DescribeCulprit(culprit)));
   Say(absl::StrCat("reproduce: ", Reproducer(culprit.failing)));
+  if (o_.record) RecordAndDiff(culprit.failing, passing->setting);
   return 1;
+}
+
+void Hunt::RecordAndDiff(const Setting& failing, const Setting& passing) {
+  const char* tmpdir = getenv("TMPDIR");
+  std::string dir =
+      absl::StrCat(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp", "/detrun-flaky.XXXXXX");
+  if (mkdtemp(dir.data()) == nullptr) {
+    Say(absl::StrCat("record: cannot create a directory from ", dir, ": ", strerror(errno)));
+    return;
+  }
+  const std::string traces[] = {dir + "/failing.trace", dir + "/passing.trace"};
+  std::vector<Job> runs;
+  for (int k = 0; k < 2; ++k) {
+    std::vector<std::string> args = SettingArgs(k == 0 ? failing : passing);
+    args.push_back("--record=" + traces[k]);
+    runs.push_back(MakeJob(std::move(args)));
+  }
+  std::optional<std::vector<JobResult>> recorded = RunAll(runs, nullptr);
+  if (!recorded) return;
+  if (!Failed((*recorded)[0]) || Failed((*recorded)[1])) {
+    Say("record: this time the failing run passed or the passing one failed; the traces show "
+        "that run");
+  }
+  Job diff;
+  diff.argv = {kSelfExe, "diff", traces[0], traces[1]};
+  diff.output_file = dir + "/diff.txt";
+  absl::StatusOr<std::vector<JobResult>> compared = RunJobs({diff}, 1);
+  if (!compared.ok()) return;
+  std::ifstream in(diff.output_file);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  Say(absl::StrCat("record: ", ShellQuote({"detrun", "diff", traces[0], traces[1]}), " (exit ",
+                   (*compared)[0].exit_code, "):"));
+  for (size_t i = 0; i < lines.size() && i < kMaxDiffLines; ++i) Say("  " + lines[i]);
+  if (lines.size() > kMaxDiffLines) {
+    Say(absl::StrCat("  ... ", lines.size() - kMaxDiffLines, " more lines in ", diff.output_file));
+  }
 }
 
 int Hunt::Run() {

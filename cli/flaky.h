@@ -16,7 +16,9 @@
 //      the passing configuration (cli/culprit.h).
 //   5. The report on stdout: counts, the failing configurations, the
 //      culprit, and a one-line reproducer (the smallest failing blend,
-//      itself replayed), then the exit status.
+//      itself replayed), then the exit status. With --record, the
+//      reproducer and the passing configuration are run once more with
+//      --record and the start of `detrun diff` of the two traces follows.
 // Every run is detrun itself started again (/proc/self/exe) in a session
 // of its own (cli/job_pool.h), so a run's crash or hang never takes the
 // hunt with it, and what a run does is exactly what the reproducer does.

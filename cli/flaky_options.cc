@@ -101,8 +101,7 @@ absl::StatusOr<FlakyOptions> ParseFlakyArgs(const std::vector<std::string>& args
       if (auto s = ParseOwnInteger(name, value, 0, 1000, &n); !s.ok()) return s;
       o.native_runs = static_cast<int>(n);
     } else if (name == "record") {
-      return absl::InvalidArgumentError(
-          "not implemented yet: detrun flaky --record (it needs detrun diff, issue 5)");
+      o.record = true;
     }
   }
 
@@ -206,6 +205,10 @@ std::string FlakyHelpText() {
                       passing one it is compared with), 1 to 100. Default 3.
   --native-runs=N     Runs with no interception at all, first; 0 to 1000.
                       Default 5.
+  --record            Once the culprit is found, record the reproducer and
+                      the passing configuration it was compared with
+                      (--record=FILE, kept under $TMPDIR) and print what
+                      `detrun diff` says of the two: where they diverge.
   Run options (--clock, --tick, --fs-times, --allow-read, ...) go to every
   run under detrun. Under Bazel's test sharding (TEST_TOTAL_SHARDS,
   TEST_SHARD_INDEX) shard k of n runs the configurations i with i % n == k

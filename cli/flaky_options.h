@@ -3,14 +3,14 @@
 //
 //   detrun flaky [--runs=N] [--jobs=J] [--timeout=D] [--vary=SOURCES]
 //                [--fail-on=REGEX] [--exit-code=N] [--chaos] [--replays=N]
-//                [--native-runs=N] [RUN OPTIONS] [--] COMMAND [ARG...]
+//                [--native-runs=N] [--record] [RUN OPTIONS] [--] COMMAND [ARG...]
 //
 // RUN OPTIONS (detrun's own, e.g. --clock=frozen or --allow-read=/usr)
 // go to every run under detrun. One that fixes a source (--seed, --time,
 // --dirs, --cpus, --hostname) takes that source out of the default --vary
 // and may not be combined with a --vary that names it. --native is refused
-// (flaky runs natively by itself: --native-runs) and so is --record (the
-// trace-diff part of flaky waits for `detrun diff`, issue 5).
+// (flaky runs natively by itself: --native-runs), and --record is flaky's
+// own flag (it records the reproducer and its reference itself).
 #ifndef DETRUN_CLI_FLAKY_OPTIONS_H_
 #define DETRUN_CLI_FLAKY_OPTIONS_H_
 
@@ -42,6 +42,7 @@ struct FlakyOptions {
   bool chaos = false;
   int replays = 3;                       // re-runs of each failing configuration
   int native_runs = 5;                   // runs with no interception at all
+  bool record = false;                   // record and diff the reproducer and its reference
   std::vector<std::string> run_options;  // "--name=value" words
   Config config;                         // the run options parsed
   std::vector<std::string> command;

@@ -47,6 +47,7 @@ TEST(ParseFlakyArgsTest, Defaults) {
   EXPECT_FALSE(o.fail_on.has_value());
   EXPECT_FALSE(o.exit_code.has_value());
   EXPECT_FALSE(o.chaos);
+  EXPECT_FALSE(o.record);
   EXPECT_EQ(o.replays, 3);
   EXPECT_EQ(o.native_runs, 5);
   EXPECT_THAT(o.run_options, IsEmpty());
@@ -56,8 +57,8 @@ TEST(ParseFlakyArgsTest, Defaults) {
 TEST(ParseFlakyArgsTest, EveryOption) {
   const FlakyOptions o =
       ParseOk({"--runs=200", "--jobs", "4", "--timeout=30s", "--vary=time,cpus", "--fail-on=^FAIL",
-               "--exit-code=3", "--chaos", "--replays=5", "--native-runs=0", "--clock=frozen",
-               "--allow-read", "/usr", "--", "make", "check"});
+               "--exit-code=3", "--chaos", "--replays=5", "--native-runs=0", "--record",
+               "--clock=frozen", "--allow-read", "/usr", "--", "make", "check"});
   EXPECT_EQ(o.runs, 200u);
   EXPECT_EQ(o.jobs, 4);
   EXPECT_EQ(o.timeout, absl::Seconds(30));
@@ -67,6 +68,7 @@ TEST(ParseFlakyArgsTest, EveryOption) {
   EXPECT_TRUE(o.chaos);
   EXPECT_EQ(o.replays, 5);
   EXPECT_EQ(o.native_runs, 0);
+  EXPECT_TRUE(o.record);
   EXPECT_THAT(o.run_options, ElementsAre("--clock=frozen", "--allow-read=/usr"));
   EXPECT_EQ(o.config.clock, ClockMode::kFrozen);
   EXPECT_THAT(o.config.allow_read, ElementsAre("/usr"));
@@ -88,8 +90,7 @@ TEST(ParseFlakyArgsTest, RefusesConflictsAndMissingFeatures) {
   EXPECT_EQ(ParseError({"--vary=dirs", "--dirs=native", "./t"}),
             "--dirs fixes what --vary=dirs varies: drop one of them");
   EXPECT_THAT(ParseError({"--native", "./t"}), HasSubstr("--native cannot be given"));
-  EXPECT_THAT(ParseError({"--record", "./t"}),
-              HasSubstr("not implemented yet: detrun flaky --record"));
+  EXPECT_THAT(ParseError({"--record=a.trace", "./t"}), HasSubstr("option --record takes no value"));
   EXPECT_THAT(ParseError({"--chaos=3", "./t"}), HasSubstr("option --chaos takes no value"));
 }
 

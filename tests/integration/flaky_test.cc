@@ -86,6 +86,21 @@ TEST(FlakyExamplesTest, DirOrderTestIsCaughtWithCulpritDirs) {
   ExpectFailsEveryTime(reproducer);
 }
 
+TEST(FlakyExamplesTest, RecordShowsWhereTheFailingAndPassingRunsDiverge) {
+  Output o =
+      Flaky({"--runs=12", "--native-runs=0", "--record", "--", Example("flaky/random_test.py")});
+  EXPECT_EQ(o.exit_code, 1) << o.out << o.err;
+  EXPECT_THAT(o.out, HasSubstr("culprit: random (seed "));
+  const std::string diff = LineAfter(o.out, "record: detrun diff ");
+  ASSERT_FALSE(diff.empty()) << o.out;
+  EXPECT_THAT(o.out, HasSubstr("classification: random (getrandom answered differently)"));
+  EXPECT_THAT(o.out, HasSubstr("exit status: exited 1 vs exited 0"));
+  // The traces are kept: DIR/failing.trace DIR/passing.trace (exit 1):
+  const std::string dir = diff.substr(0, diff.find("/failing.trace"));
+  EXPECT_EQ(RunProgram({"test", "-s", dir + "/failing.trace"}).exit_code, 0) << dir;
+  RemoveTree(dir);
+}
+
 TEST(FlakyExamplesTest, SteadyTestReportsNoFailure) {
   Output o = Flaky({"--runs=16", "--native-runs=2", "--", Example("flaky/steady_test.py")});
   EXPECT_EQ(o.exit_code, 0) << o.out << o.err;
