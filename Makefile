@@ -22,10 +22,13 @@ SHELL := /bin/bash
 
 .PHONY: all deps build test demo bench test-asan bazel-test clean
 
-# Debian 12 packages the builds, tests, demo and benchmarks need.
+# Debian 12 packages the builds, tests, demo and benchmarks need
+# (python3-setuptools and python3-wheel: the repro test builds an sdist and
+# a wheel).
 DEBIAN_PACKAGES := build-essential cmake pkg-config libabsl-dev libsodium-dev \
   libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev bazel-bootstrap \
-  busybox-static python3 perl strace util-linux golang-go
+  busybox-static python3 perl strace util-linux golang-go \
+  python3-setuptools python3-wheel
 
 BUILD_DIR := build
 ASAN_BUILD_DIR := build-asan

@@ -15,6 +15,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "cli/flaky_options.h"
+#include "cli/repro.h"
 #include "cli/time_spec.h"
 #include "core/config.h"
 
@@ -99,6 +101,15 @@ absl::Status ApplySeed(absl::string_view name, absl::string_view value, Config& 
   if (!ParseDecimal(value, &config.seed)) {
     return InvalidValue(name, value, "expected an unsigned 64-bit decimal integer");
   }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyChaos(absl::string_view name, absl::string_view value, Config& config) {
+  uint64_t seed = 0;
+  if (!ParseDecimal(value, &seed)) {
+    return InvalidValue(name, value, "expected an unsigned 64-bit decimal integer");
+  }
+  config.chaos_seed = seed;
   return absl::OkStatus();
 }
 
@@ -224,6 +235,7 @@ constexpr OptionSpec kOptions[] = {
     {"fs-times", true, true, ApplyFsTimes},
     {"dirs", true, true, ApplyDirs},
     {"record", true, true, ApplyRecord},
+    {"chaos", true, true, ApplyChaos},
     {"allow-read", true, true, ApplyAllowRead},
     {"allow-write", true, true, ApplyAllowWrite},
     {"no-network", false, true, ApplyNoNetwork},
@@ -324,14 +336,10 @@ absl::StatusOr<CommandLine> ParseCommandLine(
     ++i;
   }
 
-  if (i == args.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("missing command (usage: ", kUsage, ")"));
-  }
-  if (args[i].empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid command '': the command name is empty (usage: ", kUsage, ")"));
-  }
-  result.command.assign(args.begin() + i, args.end());
+  absl::StatusOr<std::vector<std::string>> command =
+      CommandFrom(args, i, absl::StrCat("usage: ", kUsage));
+  if (!command.ok()) return command.status();
+  result.command = *std::move(command);
 
   if (config.native) {
     for (const OptionSpec* spec : given) {
@@ -351,6 +359,25 @@ absl::StatusOr<CommandLine> ParseCommandLine(
     }
   }
   return result;
+}
+
+std::optional<bool> RunOptionTakesValue(std::string_view name) {
+  const OptionSpec* spec = FindOption(absl::string_view(name.data(), name.size()));
+  if (spec == nullptr) return std::nullopt;
+  return spec->takes_value;
+}
+
+absl::StatusOr<std::vector<std::string>> CommandFrom(const std::vector<std::string>& args,
+                                                     size_t first, std::string_view usage) {
+  const std::string usage_text(usage);
+  if (first >= args.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("missing command (", usage_text, ")"));
+  }
+  if (args[first].empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid command '': the command name is empty (", usage_text, ")"));
+  }
+  return std::vector<std::string>(args.begin() + first, args.end());
 }
 
 std::string HelpText() {
@@ -427,6 +454,11 @@ Determinism:
                       stderr (interposed through a pipe unless they are a
                       terminal, which is never touched). For detrun show,
                       diff and replay; format: docs/trace-format.md.
+  --chaos=SEED        Delay about one in eight futex, sched_yield, poll,
+                      select, epoll, connect and accept calls by up to 4 ms
+                      of real time (2 s in all at most), chosen by SEED, to
+                      shake out races. The choice is the same on every run
+                      with one SEED; the race's outcome need not be.
 
 Confinement:
   --allow-read=PATH   Landlock: allow reading under PATH. Repeatable.
@@ -465,8 +497,8 @@ Subcommands (recognised only as the first argument: `detrun -- diff A B` and
                       first. detrun show --json A: the trace itself, checked.
   detrun replay A     Re-run a trace's command with its options in its
                       directory, and compare the new run with the trace.
-  detrun flaky ...    Hunt flaky tests across seeds.
-  detrun repro ...    Build twice and compare.
+  detrun flaky ...    Hunt a flaky test (below).
+  detrun repro ...    Build twice and compare (below).
 show, diff and replay exit 0 when the runs are identical (or the trace was
 shown), 1 when they differ, 2 when a trace is unreadable (truncated,
 corrupt, foreign or of another format version) or on a usage error.
@@ -484,7 +516,9 @@ Environment:
   SOURCE_DATE_EPOCH   Default start time (see --time): integer seconds since
                       1970-01-01T00:00:00Z. An invalid value is an error
                       unless --time is given. Not read with --native.
-)";
+
+)" + FlakyHelpText() +
+         "\n" + ReproHelpText();
 }
 
 std::string VersionText() {

@@ -46,7 +46,9 @@
 #define DETRUN_CLI_OPTIONS_H_
 
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -74,6 +76,17 @@ struct CommandLine {
 // (nullptr when unset); pass ::getenv in main, a fake in tests.
 absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& args,
                                              const std::function<const char*(const char*)>& getenv);
+
+// For subcommands that hand run options on to the runs they start
+// (cli/subcommand_args.h): nullopt when `name` (without "--") is not a run
+// option, else whether it takes a value. --help and --version are not run
+// options.
+std::optional<bool> RunOptionTakesValue(std::string_view name);
+
+// The command that starts at args[first]: an error naming `usage` when
+// there is none or its name is empty. Shared by detrun and its subcommands.
+absl::StatusOr<std::vector<std::string>> CommandFrom(const std::vector<std::string>& args,
+                                                     size_t first, std::string_view usage);
 
 // The full --help text, ending with a newline.
 std::string HelpText();

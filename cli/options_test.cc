@@ -396,6 +396,17 @@ TEST(ParseCommandLineTest, NativeRefusesEveryInterceptionOption) {
   EXPECT_THAT(ParseError({"--cpus=2", "--native", "--seed=1", "x"}), HasSubstr("--cpus"));
 }
 
+TEST(ParseCommandLineTest, ChaosSeed) {
+  EXPECT_FALSE(ParseOk({"x"}).config.chaos_seed.has_value());
+  EXPECT_EQ(ParseOk({"--chaos=7", "x"}).config.chaos_seed, 7u);
+  EXPECT_EQ(ParseOk({"--chaos", "18446744073709551615", "x"}).config.chaos_seed,
+            std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(ParseError({"--chaos=-1", "x"}),
+            "invalid --chaos value '-1': expected an unsigned 64-bit decimal integer");
+  EXPECT_EQ(ParseError({"--native", "--chaos=1", "x"}),
+            "--native runs without interception; it cannot be combined with --chaos");
+}
+
 TEST(ParseCommandLineTest, NativeAlone) {
   CommandLine cl = ParseOk({"--native", "--verbose", "make"}, {{"SOURCE_DATE_EPOCH", "abc"}});
   EXPECT_TRUE(cl.config.native);
@@ -424,6 +435,7 @@ TEST(HelpTextTest, DocumentsEveryOptionAndExitCode) {
                              "shuffle",
                              "native",
                              "--record=FILE",
+                             "--chaos=SEED",
                              "--native",
                              "--allow-read=PATH",
                              "--allow-write=PATH",

@@ -14,6 +14,7 @@
 #include "core/launcher.h"
 #include "core/supervisor.h"
 #include "determinism/at_random_module.h"
+#include "determinism/chaos_module.h"
 #include "determinism/cpus_module.h"
 #include "determinism/dirs_module.h"
 #include "determinism/fs_times_module.h"
@@ -83,6 +84,8 @@ absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& 
   modules.push_back(std::make_unique<DirsModule>(config));
   modules.push_back(std::make_unique<FsTimesModule>(config));
   modules.push_back(std::make_unique<ProcfsModule>(clock, config));
+  // Last: it delays only calls no other module answered.
+  if (config.chaos_seed) modules.push_back(std::make_unique<ChaosModule>(config));
   return modules;
 }
 

@@ -11,6 +11,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "cli/flaky.h"
+#include "cli/repro.h"
 #include "cli/run.h"
 #include "core/exit_status.h"
 #include "replay/trace_diff.h"
@@ -150,6 +152,8 @@ int RunSubcommand(const std::string& name, const std::vector<std::string>& args)
   if (name == "show") return ShowCommand(args);
   if (name == "diff") return DiffCommand(args);
   if (name == "replay") return ReplayCommand(args);
+  if (name == "flaky") return FlakyCommand(args);
+  if (name == "repro") return ReproCommand(args);
   fprintf(stderr, "detrun: not implemented yet: detrun %s\n", name.c_str());
   return kExitInternalError;
 }

@@ -1,6 +1,6 @@
 // detrun's subcommands: `show`, `diff` and `replay` over recorded traces
-// (replay/), and the dispatcher that also answers the subcommands still to
-// come (`flaky`, `repro`: "not implemented yet", exit 125).
+// (replay/), and the dispatcher of every subcommand (`flaky` and `repro`
+// live in cli/flaky.h and cli/repro.h).
 //
 //   detrun show [--json] FILE   one line per event, process identity first;
 //                               --json: the trace itself, re-written from

@@ -37,6 +37,9 @@ struct Config {
   FsTimes fs_times = FsTimes::kClamp;
   DirOrder dirs = DirOrder::kSorted;
   std::optional<std::string> record_path;
+  // --chaos=SEED: seeded real-time delays at some intercepted calls, to
+  // shake out races (determinism/chaos_module.h). Unset: no delays.
+  std::optional<uint64_t> chaos_seed;
 
   // --native: run the command with no interception at all (the baseline).
   bool native = false;

@@ -7,7 +7,8 @@
 # programs and the integration test binary into a fresh directory under
 # /tmp (the clone may sit under a 0700 home that another user cannot enter),
 # hands that directory to an unprivileged user and runs the test there with
-# setpriv. Arguments are passed on to the test binary (e.g. --gtest_filter=...).
+# setpriv (with a copy of examples/, which the flaky and repro tests run).
+# Arguments are passed on to the test binary (e.g. --gtest_filter=...).
 #
 # User: `detrun-test`, a system user created here if it is missing, or
 # `nobody` where it cannot be created.
@@ -111,6 +112,8 @@ cp -- "$detrun_bin" "$work/detrun"
 cp -R -- "$probes_dir" "$work/probes"
 cp -- "$integration_test" "$work/integration_test"
 cp -- "$supervisor_test" "$work/supervisor_test"
+# The examples the flaky and repro tests run, owned by the test user too.
+cp -R -- "$repo/examples" "$work/examples"
 mkdir -- "$work/tmp"
 chown -R "$run_uid:$run_gid" "$work"
 chmod 0755 "$work"
@@ -121,7 +124,7 @@ status=0
   cd "$work"
   exec timeout --kill-after=30 "$timeout_seconds" \
     "${as_user[@]}" env PATH="$user_path" HOME="$work" USER="$run_user" LOGNAME="$run_user" TMPDIR="$work/tmp" \
-    DETRUN_BIN="$work/detrun" DETRUN_PROBES_DIR="$work/probes" \
+    DETRUN_BIN="$work/detrun" DETRUN_PROBES_DIR="$work/probes" DETRUN_EXAMPLES_DIR="$work/examples" \
     sh -c './supervisor_test && ./integration_test "$@"' run_unprivileged "$@"
 ) </dev/null || status=$?
 

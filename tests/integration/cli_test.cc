@@ -71,20 +71,6 @@ TEST(CliTest, Version) {
   EXPECT_THAT(o.out, HasSubstr("detrun 0.1.0"));
 }
 
-TEST(CliTest, LaterSubcommandsAreRefusedClearly) {
-  for (const char* sub : {"flaky", "repro"}) {
-    Output o = Detrun({sub, "a", "b"});
-    EXPECT_EQ(o.exit_code, 125) << sub;
-    EXPECT_THAT(o.err, HasSubstr("not implemented yet")) << sub;
-  }
-  // The trace subcommands exist: a usage error is theirs (exit 2).
-  for (const char* sub : {"diff", "show", "replay"}) {
-    Output o = Detrun({sub});
-    EXPECT_EQ(o.exit_code, 2) << sub;
-    EXPECT_THAT(o.err, HasSubstr("usage: detrun " + std::string(sub))) << sub;
-  }
-}
-
 TEST(CliTest, OptionsStopAtTheCommand) {
   // `-c` and `exit 5` belong to sh, not to detrun.
   Output o = Detrun({"sh", "-c", "echo $0 $1; exit 5", "zero", "--verbose"});

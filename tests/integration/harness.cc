@@ -139,10 +139,23 @@ Output Collect(Running& r, int stdin_fd, const std::string& input, double timeou
 
 }  // namespace
 
-std::string DetrunBin() { return EnvOr("DETRUN_BIN", DETRUN_BIN_DEFAULT); }
+// Bazel's defaults are relative to the runfiles root, where a test starts;
+// tests that run a program from another directory need them absolute.
+std::string Absolute(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char cwd[4096];
+  if (getcwd(cwd, sizeof cwd) == nullptr) abort();
+  return std::string(cwd) + "/" + path;
+}
+
+std::string DetrunBin() { return Absolute(EnvOr("DETRUN_BIN", DETRUN_BIN_DEFAULT)); }
 
 std::string Probe(const std::string& name) {
-  return EnvOr("DETRUN_PROBES_DIR", DETRUN_PROBES_DIR_DEFAULT) + "/" + name;
+  return Absolute(EnvOr("DETRUN_PROBES_DIR", DETRUN_PROBES_DIR_DEFAULT)) + "/" + name;
+}
+
+std::string Example(const std::string& path) {
+  return Absolute(EnvOr("DETRUN_EXAMPLES_DIR", DETRUN_EXAMPLES_DIR_DEFAULT)) + "/" + path;
 }
 
 Output RunProgram(const std::vector<std::string>& argv, const std::string& input,

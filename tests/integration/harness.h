@@ -4,8 +4,11 @@
 // the suite.
 //
 // Paths: the detrun binary is $DETRUN_BIN (default: the build tree's), the
-// probes live in $DETRUN_PROBES_DIR; tests/run_unprivileged.sh sets both
-// when it re-runs this suite as an ordinary user.
+// probes live in $DETRUN_PROBES_DIR, the examples in $DETRUN_EXAMPLES_DIR
+// (default: the source tree's examples/); tests/run_unprivileged.sh sets
+// all three when it re-runs this suite as an ordinary user. The functions
+// below return them as absolute paths, so a test may run them from any
+// directory (under Bazel the defaults are relative to the runfiles root).
 //
 // Every program runs with PYTHONDONTWRITEBYTECODE=1 (a test that wants a
 // bytecode cache unsets it and gives Python its own PYTHONPYCACHEPREFIX).
@@ -33,6 +36,8 @@ struct Output {
 
 std::string DetrunBin();
 std::string Probe(const std::string& name);
+// A path under examples/, e.g. Example("flaky/random_test.py").
+std::string Example(const std::string& path);
 
 // argv[0] is looked up in PATH when it has no '/'.
 Output RunProgram(const std::vector<std::string>& argv, const std::string& input = "",

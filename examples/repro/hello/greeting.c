@@ -1,0 +1,3 @@
+#include "greeting.h"
+
+const char* Greeting(void) { return "hello, reproducible world"; }

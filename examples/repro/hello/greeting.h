@@ -1,0 +1,4 @@
+#ifndef GREETING_H_
+#define GREETING_H_
+const char* Greeting(void);
+#endif
