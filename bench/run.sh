@@ -60,6 +60,22 @@ touch -d 1999-12-31 "$tmp/Makefile"
     echo "| $mode | $n | $(awk -v n="$n" -F'|' 'NR==3{a=$3} NR==4{b=$3} END{gsub(/[ ms]/,"",a); gsub(/[ ms]/,"",b); printf "%.0f ns", (b-a)*1e6/n}' <<<"$table") |"
   done
   echo
+  echo "## rdtsc: one trapped and emulated instruction (--tsc=emulate), against --tsc=native"
+  echo
+  echo "Command: \`$B/bench/compare_commands 11 '$B/detrun --tsc=MODE -- $B/bench/tsc_loop 0' '$B/detrun --tsc=MODE -- $B/bench/tsc_loop N'\`;"
+  echo "per instruction = (median(N) - median(0)) / N. Then a whole /bin/true, whose loader executes 8 rdtsc."
+  echo
+  echo "| mode | N | per rdtsc |"
+  echo "|---|---:|---:|"
+  for mode in native emulate; do
+    n=20000
+    [[ $mode == native ]] && n=5000000
+    table=$("$B/bench/compare_commands" 11 "$B/detrun --tsc=$mode -- $B/bench/tsc_loop 0" "$B/detrun --tsc=$mode -- $B/bench/tsc_loop $n")
+    echo "| $mode | $n | $(awk -v n="$n" -F'|' 'NR==3{a=$3} NR==4{b=$3} END{gsub(/[ ms]/,"",a); gsub(/[ ms]/,"",b); printf "%.0f ns", (b-a)*1e6/n}' <<<"$table") |"
+  done
+  echo
+  "$B/bench/compare_commands" 21 "$B/detrun --tsc=native -- /bin/true" "$B/detrun --tsc=emulate -- /bin/true"
+  echo
   echo "## Opens: every open(2) goes through the supervisor once a module provides a file"
   echo
   echo "Command: \`$B/bench/compare_commands 10 '$B/detrun --native -- $B/bench/open_loop 100000 /etc/passwd' '$B/detrun -- $B/bench/open_loop 100000 /etc/passwd' '$B/detrun -- $B/bench/open_loop 100000 /etc/hostname'\`"

@@ -91,6 +91,11 @@ constexpr Choice<bool> kPidNamespace[] = {
     {"auto", true},
     {"off", false},
 };
+constexpr Choice<TscMode> kTscModes[] = {
+    {"emulate", TscMode::kEmulate},
+    {"trap", TscMode::kTrap},
+    {"native", TscMode::kNative},
+};
 constexpr Choice<DirOrder> kDirOrders[] = {
     {"sorted", DirOrder::kSorted},
     {"shuffle", DirOrder::kShuffle},
@@ -176,6 +181,10 @@ absl::Status ApplyDirs(absl::string_view name, absl::string_view value, Config& 
   return ParseChoice(name, value, kDirOrders, &config.dirs);
 }
 
+absl::Status ApplyTsc(absl::string_view name, absl::string_view value, Config& config) {
+  return ParseChoice(name, value, kTscModes, &config.tsc);
+}
+
 absl::Status ApplyRecord(absl::string_view name, absl::string_view value, Config& config) {
   if (value.empty()) return InvalidValue(name, value, "expected a file path");
   config.record_path = std::string(value);
@@ -234,6 +243,7 @@ constexpr OptionSpec kOptions[] = {
     {"cpus", true, true, ApplyCpus},
     {"fs-times", true, true, ApplyFsTimes},
     {"dirs", true, true, ApplyDirs},
+    {"tsc", true, true, ApplyTsc},
     {"record", true, true, ApplyRecord},
     {"chaos", true, true, ApplyChaos},
     {"allow-read", true, true, ApplyAllowRead},
@@ -447,6 +457,16 @@ Determinism:
                         same in every process, to shake out code that
                         depends on the order.
                       native: as the file system returns them.
+  --tsc=MODE          What the rdtsc and rdtscp instructions read (Go mixes
+                      them into its map order, glibc's loader and OpenSSL
+                      read them too):
+                      emulate (default): each one traps (PR_SET_TSC) and
+                        reads the thread's virtual monotonic clock as a
+                        1 GHz counter (rdtscp: CPU 0). Costs about as much
+                        as an intercepted call per instruction.
+                      trap: as emulate, and each one is counted and named
+                        at exit on stderr (which code reads the TSC).
+                      native: the host's counter, untouched (no cost).
   --record=FILE       Write a trace of the run to FILE (replaced if it
                       exists): the options, the command, every intercepted
                       call with the answer detrun gave, each process's

@@ -103,6 +103,7 @@ int RunCommand(const Config& config, const std::vector<std::string>& command) {
   spec.intercept = !config.native;
   spec.disable_aslr = !config.native;
   spec.pid_namespace = config.pid_namespace;
+  spec.trap_tsc = !config.native && config.tsc != TscMode::kNative;
 
   // --record: the trace is opened now, so a bad path fails before the run.
   std::unique_ptr<TraceSession> trace;
@@ -179,6 +180,9 @@ int RunCommand(const Config& config, const std::vector<std::string>& command) {
   if (!result->launch_error.ok()) {
     return Fail(ExitCodeForLaunchError(result->launch_error),
                 result->launch_error.message());
+  }
+  for (const std::string& note : result->end_notes) {
+    fprintf(stderr, "detrun: %s\n", note.c_str());
   }
   if (config.verbose && supervisor.processes().unmatched_count() > 0) {
     fprintf(stderr,

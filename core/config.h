@@ -20,6 +20,8 @@ namespace detrun {
 enum class ClockMode { kStep, kFrozen, kReal };
 enum class FsTimes { kClamp, kReal };
 enum class DirOrder { kSorted, kShuffle, kNative };
+// --tsc: what rdtsc/rdtscp return (determinism/tsc.h).
+enum class TscMode { kEmulate, kTrap, kNative };
 
 // 2000-01-01T00:00:00Z: the start time when neither --time nor
 // $SOURCE_DATE_EPOCH says otherwise.
@@ -37,6 +39,7 @@ struct Config {
   FsTimes fs_times = FsTimes::kClamp;
   DirOrder dirs = DirOrder::kSorted;
   std::optional<std::string> record_path;
+  TscMode tsc = TscMode::kEmulate;
   // --chaos=SEED: seeded real-time delays at some intercepted calls, to
   // shake out races (determinism/chaos_module.h). Unset: no delays.
   std::optional<uint64_t> chaos_seed;

@@ -37,6 +37,7 @@ enum Step : int {
   kStepExec,
   kStepForkCommand,
   kStepIdMaps,
+  kStepTsc,
 };
 
 const char* StepName(int step) {
@@ -53,6 +54,7 @@ const char* StepName(int step) {
     case kStepExec: return "exec";
     case kStepForkCommand: return "start the command in the pid namespace";
     case kStepIdMaps: return "map the user's ids in the new user namespace";
+    case kStepTsc: return "trap rdtsc (PR_SET_TSC; use --tsc=native where it is unavailable)";
   }
   return "set up the child";
 }
@@ -182,6 +184,9 @@ pid_t ForkIntoNamespace(bool want, int* flags_used, std::string* why_not) {
     prctl(PR_SET_DUMPABLE, 1);
     if (spec.disable_aslr && personality(ADDR_NO_RANDOMIZE) == -1) {
       ChildFail(sfd, kStepPersonality, errno);
+    }
+    if (spec.trap_tsc && prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) != 0) {
+      ChildFail(sfd, kStepTsc, errno);
     }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
       ChildFail(sfd, kStepNoNewPrivs, errno);

@@ -77,6 +77,9 @@ struct LaunchSpec {
   // Run the command as pid 2 of a new pid namespace under a small init of
   // ours (intercepted runs only; see Launch).
   bool pid_namespace = false;
+  // PR_SET_TSC(PR_TSC_SIGSEGV) in the command before its exec, so that
+  // every rdtsc/rdtscp traps (core/tsc_trap.h). Intercepted runs only.
+  bool trap_tsc = false;
   // >= 0: made the command's stdout / stderr (dup2 right after the fork;
   // both may be the same fd). --record interposes pipes here to digest
   // the output. -1: detrun's own, inherited.

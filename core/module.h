@@ -191,6 +191,14 @@ class Module {
     (void)threads;
   }
 
+  // --tsc=emulate|trap: what a trapped rdtsc/rdtscp of `thread` reads
+  // (core/tsc_trap.h); nullopt: not this module's business. The first
+  // module with an answer gives it.
+  virtual std::optional<uint64_t> ReadTsc(const ThreadState& thread) {
+    (void)thread;
+    return std::nullopt;
+  }
+
   // Modules that return true get OnExecStop after every successful exec of
   // every process; the supervisor only pays for the ptrace stop when one
   // does.

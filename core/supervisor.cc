@@ -31,6 +31,7 @@
 #include "absl/strings/str_format.h"
 #include "core/linux_compat.h"
 #include "core/syscall_table.h"
+#include "core/tsc_trap.h"
 #include "core/virtual_files.h"
 
 namespace detrun {
@@ -209,6 +210,8 @@ Supervisor::Supervisor(const Config& config, std::vector<Module*> modules)
   VirtualFiles::Install(registry_, config_);
   dispatch_ = registry_.BuildDispatch();
   for (Module* m : modules_) wants_exec_stop_ |= m->WantsExecStop();
+  keep_traced_ = !config_.native && config_.tsc != TscMode::kNative;
+  wants_exec_stop_ |= keep_traced_;
   ProcessTable::Hooks hooks = ProcessTable::DefaultHooks();
   // Observers (the trace) see each process begin and end.
   hooks.on_process_start = [this](const ProcessState& p) {
@@ -293,8 +296,9 @@ bool Supervisor::SeizeForExec(pid_t tid) {
   if (seized_.contains(tid)) return true;
   // EXITKILL: if detrun dies, a process it holds in the stop dies too
   // instead of running on unpatched.
-  if (ptrace(PTRACE_SEIZE, tid, nullptr,
-             PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL) != 0) {
+  long options = PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL;
+  if (keep_traced_) options |= PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK;
+  if (ptrace(PTRACE_SEIZE, tid, nullptr, options) != 0) {
     Fail(absl::FailedPreconditionError(absl::StrCat(
         "cannot stop process ", tid, " after exec to patch it (ptrace: ",
         strerror(errno),
@@ -313,7 +317,11 @@ void Supervisor::OnTraceStop(pid_t pid, int status) {
     unsigned long former = 0;
     ptrace(PTRACE_GETEVENTMSG, pid, nullptr, &former);
     seized_.erase(static_cast<pid_t>(former));
-    seized_.erase(pid);
+    if (keep_traced_) {
+      seized_.insert(pid);
+    } else {
+      seized_.erase(pid);
+    }
     ThreadState* thread = table_->Identify(pid);
     if (thread == nullptr) {
       Fail(absl::InternalError(absl::StrCat("process ", pid, " vanished in its exec stop")));
@@ -334,8 +342,45 @@ void Supervisor::OnTraceStop(pid_t pid, int status) {
       const std::vector<std::string> argv = ReadCmdline(pid);
       for (AnswerObserver* o : observers_) o->OnExec(*thread, argv);
     }
-    ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
+    ptrace(keep_traced_ ? PTRACE_CONT : PTRACE_DETACH, pid, nullptr, nullptr);
     return;
+  }
+  if (keep_traced_) {
+    switch (event) {
+      case PTRACE_EVENT_FORK:
+      case PTRACE_EVENT_VFORK:
+      case PTRACE_EVENT_CLONE: {
+        // The kernel attached the new process or thread; its own first
+        // stop (PTRACE_EVENT_STOP) may come before or after this one.
+        unsigned long child = 0;
+        if (ptrace(PTRACE_GETEVENTMSG, pid, nullptr, &child) == 0) {
+          seized_.insert(static_cast<pid_t>(child));
+        }
+        ptrace(PTRACE_CONT, pid, nullptr, nullptr);
+        return;
+      }
+      case PTRACE_EVENT_STOP: {
+        // A group stop reports its stop signal, the first stop of an
+        // attached child (and PTRACE_INTERRUPT) SIGTRAP.
+        seized_.insert(pid);
+        const int sig = WSTOPSIG(status);
+        const bool group_stop =
+            sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+        ptrace(group_stop ? PTRACE_LISTEN : PTRACE_CONT, pid, nullptr, nullptr);
+        return;
+      }
+      case 0: {
+        // A signal about to be delivered.
+        const int sig = WSTOPSIG(status);
+        const bool answered = sig == SIGSEGV && EmulateTsc(pid);
+        ptrace(PTRACE_CONT, pid, nullptr,
+               reinterpret_cast<void*>(static_cast<uintptr_t>(answered ? 0 : sig)));
+        return;
+      }
+      default:
+        ptrace(PTRACE_CONT, pid, nullptr, nullptr);
+        return;
+    }
   }
   // Any other stop of a seized thread: its exec failed (the exec stop would
   // have come first) and a signal or a group stop arrived. Let go of it,
@@ -345,9 +390,47 @@ void Supervisor::OnTraceStop(pid_t pid, int status) {
   seized_.erase(pid);
 }
 
+bool Supervisor::EmulateTsc(pid_t tid) {
+  ThreadState* thread = table_->Identify(tid);
+  auto value = [&]() -> uint64_t {
+    if (thread == nullptr) return 0;
+    for (Module* m : modules_) {
+      if (std::optional<uint64_t> v = m->ReadTsc(*thread)) return *v;
+    }
+    return 0;
+  };
+  absl::StatusOr<std::optional<TscTrap>> trap = EmulateTrappedTsc(tid, value);
+  if (!trap.ok() || !trap->has_value()) return false;
+  if (config_.tsc == TscMode::kTrap) {
+    ++tsc_traps_[thread != nullptr ? thread->process->last_exec : std::string("?")];
+  }
+  return true;
+}
+
+std::vector<std::string> Supervisor::TscTrapNotes() const {
+  std::vector<std::string> notes;
+  if (config_.tsc != TscMode::kTrap) return notes;
+  std::vector<std::pair<std::string, uint64_t>> by_program(tsc_traps_.begin(), tsc_traps_.end());
+  std::sort(by_program.begin(), by_program.end());
+  uint64_t total = 0;
+  for (const auto& [program, count] : by_program) total += count;
+  notes.push_back(absl::StrCat("--tsc=trap: ", total, " rdtsc/rdtscp read the virtual counter",
+                               total == 0 ? "" : ":"));
+  for (const auto& [program, count] : by_program) {
+    notes.push_back(absl::StrCat("  ", count, " in ", program.empty() ? "?" : program));
+  }
+  return notes;
+}
+
 absl::StatusOr<bpf::Program> Supervisor::BuildFilter() const {
   SyscallPolicy base;
   AddEscapeDenials(base);
+  if (keep_traced_) {
+    // PR_TSC_ENABLE would turn the trap off (core/tsc_trap.h).
+    base.Add(__NR_prctl, SyscallRule{{ArgMatcher::Eq32(0, PR_SET_TSC)},
+                                     SyscallAction::Errno(EPERM),
+                                     "--tsc: the time-stamp counter stays trapped"});
+  }
   if (config_.no_network) AddNoNetworkRules(base);
   return registry_.BuildPolicy(std::move(base)).Compile();
 }
@@ -474,6 +557,7 @@ class Supervisor::Loop {
     absl::StatusOr<bool> exec = ReadLaunchFailure(launched_, command_);
     if (!exec.ok()) result.launch_error = exec.status();
     result.run_error = s_.run_error_;
+    result.end_notes = s_.TscTrapNotes();
     return result;
   }
 

@@ -37,6 +37,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "core/child_memory.h"
@@ -54,6 +55,9 @@ struct RunResult {
   absl::Status launch_error;
   // Set when detrun had to end the run itself (exit 125 with this message).
   absl::Status run_error;
+  // Lines for the user once the command has ended (printed "detrun: LINE"
+  // on stderr), e.g. the --tsc=trap tally.
+  std::vector<std::string> end_notes;
 };
 
 class Supervisor {
@@ -95,15 +99,29 @@ class Supervisor {
 
   // The post-exec stop (module.h ExecStop): seize at the execve
   // notification with PTRACE_O_TRACEEXEC, run the modules at
-  // PTRACE_EVENT_EXEC, detach.
+  // PTRACE_EVENT_EXEC, detach -- or, with --tsc=emulate|trap, stay: every
+  // process and thread of the run is then traced (the command's first exec
+  // seizes it with the fork/clone options, the kernel attaches everything
+  // it creates), so that trapped rdtsc/rdtscp reach OnTraceStop as SIGSEGV
+  // (core/tsc_trap.h). Other signals are delivered as they came; a group
+  // stop is kept with PTRACE_LISTEN so SIGCONT still ends it.
   bool SeizeForExec(pid_t tid);  // false: failed, and the run is ending
   void OnTraceStop(pid_t pid, int status);
+  // A SIGSEGV stop of a traced thread: true when it was a trapped
+  // rdtsc/rdtscp, answered.
+  bool EmulateTsc(pid_t tid);
+  std::vector<std::string> TscTrapNotes() const;
   void Fail(absl::Status status);
 
   Config config_;
   std::vector<Module*> modules_;
   bool wants_exec_stop_ = false;
+  bool keep_traced_ = false;  // --tsc=emulate|trap
+  // Threads detrun has seized (or the kernel attached for it) and not yet
+  // seen end.
   absl::flat_hash_set<pid_t> seized_;
+  // --tsc=trap: how many rdtsc/rdtscp each program (its exec path) ran.
+  absl::flat_hash_map<std::string, uint64_t> tsc_traps_;
   // Set when the run must end (exit 125): e.g. a process could not be
   // patched after exec.
   absl::Status run_error_;

@@ -205,6 +205,12 @@ std::optional<int64_t> TimeModule::Read(const ThreadState& thread, int64_t id) {
   return value;
 }
 
+std::optional<uint64_t> TimeModule::ReadTsc(const ThreadState& thread) {
+  std::optional<int64_t> ns = Read(thread, CLOCK_MONOTONIC);
+  if (!ns || *ns < 0) return std::nullopt;
+  return static_cast<uint64_t>(*ns);
+}
+
 void TimeModule::OnProcessExit(const ProcessState& process,
                                const std::vector<const ThreadState*>& threads) {
   int64_t final_elapsed = 0;

@@ -132,6 +132,11 @@ class TimeModule : public Module {
   // per-thread state); nullopt in the other modes.
   std::optional<OffsetClocks> RealVdsoClocks() const;
 
+  // --tsc=emulate|trap: a trapped rdtsc/rdtscp reads the thread's
+  // CLOCK_MONOTONIC as a 1 GHz counter, a read like clock_gettime's (in
+  // step mode it advances the clock by one tick).
+  std::optional<uint64_t> ReadTsc(const ThreadState& thread) override;
+
   // The value of `clock_id` for `thread` without advancing it; nullopt for
   // an invalid clock id (what times/getrusage/sysinfo report).
   std::optional<int64_t> Peek(const ThreadState& thread, int64_t clock_id) const;

@@ -1,0 +1,61 @@
+// Emulation of rdtsc and rdtscp for --tsc=emulate|trap (config.h TscMode).
+//
+// The time-stamp counter is a clock no syscall filter sees: Go mixes it
+// into the seed of its map iteration order, glibc's loader and OpenSSL read
+// it. With PR_SET_TSC(PR_TSC_SIGSEGV), set by the launcher before the
+// command's exec and inherited by every child and kept across exec, each
+// rdtsc/rdtscp raises SIGSEGV (si_code SI_KERNEL, no address). The
+// supervisor traces every process of the run (ptrace, the signal-delivery
+// stop), recognizes the instruction at the stopped thread's rip here, and
+// answers it: EDX:EAX = the value a module gives (the thread's virtual
+// monotonic clock, 1 tick per ns), ECX = TSC_AUX for rdtscp, rip past the
+// instruction, the signal suppressed. Any other SIGSEGV is delivered.
+//
+// The filter refuses prctl(PR_SET_TSC) to the command (syscall_policy), so
+// it cannot turn the trap off.
+#ifndef DETRUN_CORE_TSC_TRAP_H_
+#define DETRUN_CORE_TSC_TRAP_H_
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+
+#include "absl/status/statusor.h"
+
+namespace detrun {
+
+enum class TscInstruction { kRdtsc, kRdtscp };
+
+// The trapping instruction at the start of `code` (what rip points at):
+// rdtsc is 0f 31, rdtscp 0f 01 f9. The kernel traps only these two for
+// PR_TSC_SIGSEGV; a redundant prefix in front of them is not accepted
+// (compilers and assemblers do not emit one).
+std::optional<TscInstruction> DecodeTscInstruction(const uint8_t* code, size_t size);
+
+// Length in bytes of `instruction`.
+size_t TscInstructionLength(TscInstruction instruction);
+
+// TSC_AUX as Linux sets it: (node << 12) | cpu. detrun's command is always on
+// CPU 0 of node 0 (cpus_module's getcpu answer).
+inline constexpr uint32_t kVirtualTscAux = 0;
+
+struct TscTrap {
+  TscInstruction instruction;
+  uint64_t rip;  // where the instruction was
+};
+
+// For a thread `tid` in a SIGSEGV signal-delivery stop: whether the signal
+// is a trapped rdtsc/rdtscp. If so, asks `value` for the counter, sets the
+// registers as the instruction would have and moves rip past it, and
+// returns what it emulated (the caller then resumes the thread without the
+// signal); nullopt when the SIGSEGV is anything else (deliver it). An error
+// means ptrace failed (e.g. the thread died).
+absl::StatusOr<std::optional<TscTrap>> EmulateTrappedTsc(pid_t tid,
+                                                          const std::function<uint64_t()>& value);
+
+}  // namespace detrun
+
+#endif  // DETRUN_CORE_TSC_TRAP_H_
