@@ -66,6 +66,7 @@ TEST(ParseCommandLineTest, DefaultsWithJustACommand) {
   EXPECT_EQ(c.cpus, 1u);
   EXPECT_EQ(c.fs_times, FsTimes::kClamp);
   EXPECT_EQ(c.dirs, DirOrder::kSorted);
+  EXPECT_EQ(c.tsc, TscMode::kEmulate);
   EXPECT_FALSE(c.record_path.has_value());
   EXPECT_FALSE(c.native);
   EXPECT_THAT(c.allow_read, IsEmpty());
@@ -86,7 +87,7 @@ TEST(ParseCommandLineTest, TheCommandKeepsItsOwnOptions) {
 TEST(ParseCommandLineTest, EveryOptionWithEquals) {
   CommandLine cl = ParseOk({"--seed=42", "--time=2020-01-01", "--clock=frozen", "--tick=250us",
                             "--hostname=box", "--cpus=8", "--fs-times=real", "--dirs=shuffle",
-                            "--record=/tmp/t.trace", "--allow-read=/usr", "--allow-write=/tmp",
+                            "--tsc=trap", "--record=/tmp/t.trace", "--allow-read=/usr", "--allow-write=/tmp",
                             "--no-network", "--verbose", "make", "all"});
   const Config& c = cl.config;
   EXPECT_EQ(cl.kind, Kind::kRun);
@@ -99,6 +100,7 @@ TEST(ParseCommandLineTest, EveryOptionWithEquals) {
   EXPECT_EQ(c.cpus, 8u);
   EXPECT_EQ(c.fs_times, FsTimes::kReal);
   EXPECT_EQ(c.dirs, DirOrder::kShuffle);
+  EXPECT_EQ(c.tsc, TscMode::kTrap);
   EXPECT_EQ(c.record_path, "/tmp/t.trace");
   EXPECT_THAT(c.allow_read, ElementsAre("/usr"));
   EXPECT_THAT(c.allow_write, ElementsAre("/tmp"));
@@ -107,8 +109,8 @@ TEST(ParseCommandLineTest, EveryOptionWithEquals) {
   EXPECT_FALSE(c.native);
   EXPECT_EQ(c.explicitly_set,
             (std::set<std::string>{"seed", "time", "clock", "tick", "hostname", "cpus", "fs-times",
-                                   "dirs", "record", "allow-read", "allow-write", "no-network",
-                                   "verbose"}));
+                                   "dirs", "tsc", "record", "allow-read", "allow-write",
+                                   "no-network", "verbose"}));
 }
 
 TEST(ParseCommandLineTest, EveryValueOptionWithASeparateValue) {
@@ -116,7 +118,8 @@ TEST(ParseCommandLineTest, EveryValueOptionWithASeparateValue) {
       ParseOk({"--seed",       "42",    "--time",        "@-86400", "--clock",  "real",
                "--tick",       "1h",    "--hostname",    "box",     "--cpus",   "1024",
                "--fs-times",   "clamp", "--dirs",        "native",  "--record", "t.trace",
-               "--allow-read", "/usr",  "--allow-write", "/tmp",    "--",       "make"});
+               "--allow-read", "/usr",  "--allow-write", "/tmp",    "--tsc",    "native",
+               "--",           "make"});
   const Config& c = cl.config;
   EXPECT_THAT(cl.command, ElementsAre("make"));
   EXPECT_EQ(c.seed, 42u);
@@ -127,6 +130,7 @@ TEST(ParseCommandLineTest, EveryValueOptionWithASeparateValue) {
   EXPECT_EQ(c.cpus, 1024u);
   EXPECT_EQ(c.fs_times, FsTimes::kClamp);
   EXPECT_EQ(c.dirs, DirOrder::kNative);
+  EXPECT_EQ(c.tsc, TscMode::kNative);
   EXPECT_EQ(c.record_path, "t.trace");
   EXPECT_THAT(c.allow_read, ElementsAre("/usr"));
   EXPECT_THAT(c.allow_write, ElementsAre("/tmp"));

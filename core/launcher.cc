@@ -185,9 +185,11 @@ pid_t ForkIntoNamespace(bool want, int* flags_used, std::string* why_not) {
     if (spec.disable_aslr && personality(ADDR_NO_RANDOMIZE) == -1) {
       ChildFail(sfd, kStepPersonality, errno);
     }
-    if (spec.trap_tsc && prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) != 0) {
-      ChildFail(sfd, kStepTsc, errno);
-    }
+    // Before the filter, which refuses PR_SET_TSC. A refusal is reported
+    // only once the filter is in: under an enclosing detrun (whose filter
+    // refuses it too) the seccomp step fails first, with its own message.
+    int tsc_error = 0;
+    if (spec.trap_tsc && prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) != 0) tsc_error = errno;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
       ChildFail(sfd, kStepNoNewPrivs, errno);
     }
@@ -205,6 +207,7 @@ pid_t ForkIntoNamespace(bool want, int* flags_used, std::string* why_not) {
                          SECCOMP_FILTER_FLAG_NEW_LISTENER, prog);
     }
     if (listener < 0) ChildFail(sfd, kStepSeccomp, errno);
+    if (tsc_error != 0) ChildFail(sfd, kStepTsc, tsc_error);
     if (SendFd(sock_fd, static_cast<int>(listener)) != 0) {
       ChildFail(sfd, kStepSendListener, errno);
     }

@@ -111,6 +111,7 @@ void TimeModule::Register(Registry& registry) {
 std::unique_ptr<ModuleState> TimeModule::SnapshotForClone(const ThreadState& creator) {
   auto copy = std::make_unique<VirtualClock>();
   copy->elapsed_ns = ClockOf(creator).elapsed_ns;
+  copy->tsc_ns = ClockOf(creator).tsc_ns;
   return copy;
 }
 
@@ -122,6 +123,7 @@ std::unique_ptr<ModuleState> TimeModule::NewThreadState(const ThreadState& threa
   auto clock = std::make_unique<VirtualClock>();
   if (inherited != nullptr) {
     clock->elapsed_ns = static_cast<const VirtualClock*>(inherited)->elapsed_ns;
+    clock->tsc_ns = static_cast<const VirtualClock*>(inherited)->tsc_ns;
   }
   clock->owner = this;
   clock->tid = thread.tid;
@@ -206,8 +208,13 @@ std::optional<int64_t> TimeModule::Read(const ThreadState& thread, int64_t id) {
 }
 
 std::optional<uint64_t> TimeModule::ReadTsc(const ThreadState& thread) {
-  std::optional<int64_t> ns = Read(thread, CLOCK_MONOTONIC);
+  std::optional<int64_t> ns = Peek(thread, CLOCK_MONOTONIC);
   if (!ns || *ns < 0) return std::nullopt;
+  VirtualClock& clock = ClockOf(thread);
+  if (config_.clock == ClockMode::kStep && clock.tsc_ns != INT64_MIN) {
+    *ns = std::max(*ns, SatAdd(clock.tsc_ns, tick_ns_));
+  }
+  clock.tsc_ns = *ns;
   return static_cast<uint64_t>(*ns);
 }
 

@@ -133,8 +133,11 @@ class TimeModule : public Module {
   std::optional<OffsetClocks> RealVdsoClocks() const;
 
   // --tsc=emulate|trap: a trapped rdtsc/rdtscp reads the thread's
-  // CLOCK_MONOTONIC as a 1 GHz counter, a read like clock_gettime's (in
-  // step mode it advances the clock by one tick).
+  // CLOCK_MONOTONIC as a 1 GHz counter. In step mode each read is one tick
+  // past the thread's previous one (so a loop waiting for the counter to
+  // move ends) but does not move the clocks themselves: glibc's loader
+  // reads the counter 8 times per exec, and a program's first clock read
+  // must still be one tick after the start.
   std::optional<uint64_t> ReadTsc(const ThreadState& thread) override;
 
   // The value of `clock_id` for `thread` without advancing it; nullopt for
@@ -149,6 +152,8 @@ class TimeModule : public Module {
     TimeModule* owner = nullptr;
     pid_t tid = 0;
     int64_t elapsed_ns = 0;  // virtual time this thread has seen pass
+    // The last value a trapped rdtsc read (ReadTsc); INT64_MIN: none yet.
+    int64_t tsc_ns = INT64_MIN;
     // The earliest deadline of the timers this thread's clock drives
     // (time_timers.cc); INT64_MAX: none.
     int64_t next_timer_ns = INT64_MAX;

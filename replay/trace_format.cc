@@ -39,6 +39,7 @@ json::Value StringArray(const std::vector<std::string>& v) {
 constexpr std::string_view kClockWords[] = {"step", "frozen", "real"};
 constexpr std::string_view kFsTimesWords[] = {"clamp", "real"};
 constexpr std::string_view kDirWords[] = {"sorted", "shuffle", "native"};
+constexpr std::string_view kTscWords[] = {"emulate", "trap", "native"};
 
 json::Value OutputToJson(const OutputRecord& r) {
   json::Value o = json::Value::Object();
@@ -167,6 +168,8 @@ json::Value ConfigToJson(const Config& c) {
   o.Add("cpus", json::Value::Uint(c.cpus));
   o.Add("fs_times", json::Value::String(std::string(kFsTimesWords[static_cast<int>(c.fs_times)])));
   o.Add("dirs", json::Value::String(std::string(kDirWords[static_cast<int>(c.dirs)])));
+  o.Add("tsc", json::Value::String(std::string(kTscWords[static_cast<int>(c.tsc)])));
+  o.Add("chaos", c.chaos_seed ? json::Value::Uint(*c.chaos_seed) : json::Value());
   o.Add("record", c.record_path ? json::Value::String(*c.record_path) : json::Value());
   o.Add("native", json::Value::Bool(c.native));
   o.Add("allow_read", StringArray(c.allow_read));
@@ -205,6 +208,22 @@ absl::StatusOr<Config> ConfigFromJson(const json::Value& value) {
   if (fs >= 0) c.fs_times = static_cast<FsTimes>(fs);
   const int dirs = f.Choice("dirs", {"sorted", "shuffle", "native"});
   if (dirs >= 0) c.dirs = static_cast<DirOrder>(dirs);
+  // "tsc" and "chaos" came after the first traces of this format version:
+  // a trace without them was recorded with the host's counter, no chaos.
+  if (f.Get("tsc", false) != nullptr) {
+    const int tsc = f.Choice("tsc", {"emulate", "trap", "native"});
+    if (tsc >= 0) c.tsc = static_cast<TscMode>(tsc);
+  } else {
+    c.tsc = TscMode::kNative;
+  }
+  if (const json::Value* chaos = f.Get("chaos", false); chaos != nullptr && !chaos->is_null()) {
+    uint64_t seed = 0;
+    if (chaos->GetUint64(&seed)) {
+      c.chaos_seed = seed;
+    } else {
+      f.Fail("config: \"chaos\" must be an unsigned 64-bit integer or null");
+    }
+  }
   if (const json::Value* record = f.Get("record", true); record != nullptr) {
     if (record->is_string()) {
       c.record_path = record->string();

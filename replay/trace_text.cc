@@ -33,6 +33,11 @@ std::string Signal(int sig) {
 constexpr const char* kClockWords[] = {"step", "frozen", "real"};
 constexpr const char* kFsTimesWords[] = {"clamp", "real"};
 constexpr const char* kDirWords[] = {"sorted", "shuffle", "native"};
+constexpr const char* kTscWords[] = {"emulate", "trap", "native"};
+
+std::string ChaosText(const Config& c) {
+  return c.chaos_seed ? absl::StrCat(*c.chaos_seed) : std::string("off");
+}
 
 std::string TimeText(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
@@ -119,8 +124,9 @@ std::string FormatConfig(const Config& c) {
       "seed=", c.seed, " time=", TimeText(c.start_time), " clock=", kClockWords[static_cast<int>(c.clock)],
       " tick=", absl::FormatDuration(c.tick), " hostname=", c.hostname, " cpus=", c.cpus,
       " fs-times=", kFsTimesWords[static_cast<int>(c.fs_times)],
-      " dirs=", kDirWords[static_cast<int>(c.dirs)],
+      " dirs=", kDirWords[static_cast<int>(c.dirs)], " tsc=", kTscWords[static_cast<int>(c.tsc)],
       " pid-namespace=", c.pid_namespace ? "auto" : "off");
+  if (c.chaos_seed) absl::StrAppend(&out, " chaos=", *c.chaos_seed);
   if (c.native) absl::StrAppend(&out, " native");
   if (!c.allow_read.empty()) absl::StrAppend(&out, " allow-read=", PathList(c.allow_read));
   if (!c.allow_write.empty()) absl::StrAppend(&out, " allow-write=", PathList(c.allow_write));
@@ -166,6 +172,8 @@ std::vector<std::string> ConfigDifferences(const Config& a, const Config& b) {
   add("fs-times", kFsTimesWords[static_cast<int>(a.fs_times)],
       kFsTimesWords[static_cast<int>(b.fs_times)]);
   add("dirs", kDirWords[static_cast<int>(a.dirs)], kDirWords[static_cast<int>(b.dirs)]);
+  add("tsc", kTscWords[static_cast<int>(a.tsc)], kTscWords[static_cast<int>(b.tsc)]);
+  add("chaos", ChaosText(a), ChaosText(b));
   add("native", a.native ? "yes" : "no", b.native ? "yes" : "no");
   add("allow-read", PathList(a.allow_read), PathList(b.allow_read));
   add("allow-write", PathList(a.allow_write), PathList(b.allow_write));

@@ -38,6 +38,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{{"--clock=bogus", "--", "true"}, "bogus"},
         BadValue{{"--fs-times=maybe", "--", "true"}, "maybe"},
         BadValue{{"--dirs=random", "--", "true"}, "random"},
+        BadValue{{"--tsc=off", "--", "true"}, "off"},
         BadValue{{"--tick=fast", "--", "true"}, "fast"},
         BadValue{{"--bogus-option", "--", "true"}, "--bogus-option"},
         BadValue{{"--seed"}, "--seed"},
