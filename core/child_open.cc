@@ -240,12 +240,12 @@ absl::StatusOr<std::string> CanonicalFrom(int base_fd, const std::string& path,
   return PathOfFd(fd->get());
 }
 
-// Whether `canonical` is detrun's own /proc/PID or below: where a walk of
-// ours through procfs's self or thread-self links lands.
-bool InOurProcDir(std::string_view canonical) {
-  static const std::string ours = absl::StrCat("/proc/", getpid());
-  return canonical.starts_with(ours) &&
-         (canonical.size() == ours.size() || canonical[ours.size()] == '/');
+// Whether `canonical` is /proc/PID or below: where a walk through
+// procfs's self or thread-self links lands for process `pid`.
+bool InProcDirOf(std::string_view canonical, pid_t pid) {
+  const std::string dir = absl::StrCat("/proc/", pid);
+  return canonical.starts_with(dir) &&
+         (canonical.size() == dir.size() || canonical[dir.size()] == '/');
 }
 
 }  // namespace
@@ -269,16 +269,26 @@ absl::StatusOr<std::string> CanonicalChildPath(const ChildPath& target, const Pa
   const int base_fd = from_root ? AT_FDCWD : base.get();
   absl::StatusOr<std::string> canonical = CanonicalFrom(base_fd, target.path, lookup);
   const pid_t tgid = target.tgid > 0 ? target.tgid : target.tid;
-  if (!canonical.ok() || tgid == getpid() || !InOurProcDir(*canonical)) return canonical;
-  // Landed in detrun's /proc/PID: through a self link (or by detrun's own
-  // pid, which the thread's walk reaches just the same).
+  if (tgid == getpid()) return canonical;
+  if (canonical.ok() ? !InProcDirOf(*canonical, getpid()) : !absl::IsNotFound(canonical.status())) {
+    return canonical;
+  }
+  // Landed in detrun's /proc/PID, through a self link (or by detrun's own
+  // pid, which the thread's walk reaches just the same), or found nothing
+  // (maybe in detrun's /proc/PID, where the thread's has more).
   if (scoped) return absl::FailedPreconditionError("a procfs self link under RESOLVE_BENEATH");
   absl::StatusOr<ChildPathAt> at =
       ResolveChildPath(ChildTask{target.tid, tgid, false}, target.dirfd, target.path,
                        lookup.follow_final_symlink);
   if (!at.ok()) return at.status();
-  if (at->path.empty()) return absl::NotFoundError("empty path");
-  return CanonicalFrom(at->dirfd, at->path, lookup);
+  absl::StatusOr<std::string> again =
+      at->path.empty() ? absl::NotFoundError("empty path") : CanonicalFrom(at->dirfd, at->path, lookup);
+  if (canonical.ok()) return again;  // detrun's /proc/PID is never the answer
+  // Found now only through the thread's own self links; otherwise the first
+  // walk's answer stands (ResolveChildPath also names what it refuses, such
+  // as a dangling symlink's target).
+  if (again.ok() && InProcDirOf(*again, tgid)) return again;
+  return canonical;
 }
 
 bool LastComponentIsSymlink(const ChildPath& target) {

@@ -24,7 +24,8 @@
 //
 // procfs's "self" and "thread-self" links name whoever follows them: the
 // walk above, made by detrun, lands in detrun's own /proc/PID. A path that
-// lands there is walked again through ResolveChildPath (core/child_path.h),
+// lands there, or that is not found (detrun's /proc/PID/task has fewer
+// threads), is walked again through ResolveChildPath (core/child_path.h),
 // which reads those links as the thread's (its TGID, TGID/task/TID), and
 // the result canonicalised as above: /proc/self/status opened by process
 // 42 is /proc/42/status.

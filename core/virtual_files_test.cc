@@ -313,8 +313,7 @@ TEST_F(HandleOpenTest, APatternAnswersEveryPathItMatches) {
   patterns.push_back(Pattern(dir_ + "/%d/status", &seen));
   // A file provided by its own path wins over the pattern.
   std::vector<Registry::ProvidedFile> list;
-  list.push_back(File(dir_ + "/12/status", "own
-"));
+  list.push_back(File(dir_ + "/12/status", "own\n"));
   VirtualFiles files(std::move(list), config_, std::move(patterns));
   EXPECT_TRUE(files.IsProvidedName("status"));
   ASSERT_NE(files.FindPattern(dir_ + "/7/status"), nullptr);
@@ -354,7 +353,7 @@ TEST_F(HandleOpenTest, APatternAnswersEveryPathItMatches) {
 TEST_F(HandleOpenTest, APatternProvidersErrnoFailsTheOpen) {
   std::vector<Registry::ProvidedPattern> patterns;
   patterns.push_back(Registry::ProvidedPattern{
-      *PathPattern::Parse(dir_ + "/%d"), "test",
+      *PathPattern::Parse(dir_ + "/%d/a"), "test",
       [](SyscallContext&, const std::string&) -> absl::StatusOr<std::string> {
         return ErrnoError(ESRCH, "gone");
       },
@@ -366,7 +365,7 @@ TEST_F(HandleOpenTest, APatternProvidersErrnoFailsTheOpen) {
       },
       "test"});
   VirtualFiles files({}, config_, std::move(patterns));
-  std::optional<Response> r = Open(files, dir_ + "/1", O_RDONLY);
+  std::optional<Response> r = Open(files, dir_ + "/1/a", O_RDONLY);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->kind, Response::Kind::kErrno);
   EXPECT_EQ(r->error, ESRCH);
