@@ -270,9 +270,9 @@ absl::StatusOr<std::string> CanonicalChildPath(const ChildPath& target, const Pa
   absl::StatusOr<std::string> canonical = CanonicalFrom(base_fd, target.path, lookup);
   const pid_t tgid = target.tgid > 0 ? target.tgid : target.tid;
   if (tgid == getpid()) return canonical;
-  if (canonical.ok() ? !InProcDirOf(*canonical, getpid()) : !absl::IsNotFound(canonical.status())) {
-    return canonical;
-  }
+  const bool retry = canonical.ok() ? InProcDirOf(*canonical, getpid())
+                                    : absl::IsNotFound(canonical.status());
+  if (!retry) return canonical;
   // Landed in detrun's /proc/PID, through a self link (or by detrun's own
   // pid, which the thread's walk reaches just the same), or found nothing
   // (maybe in detrun's /proc/PID, where the thread's has more).
@@ -281,8 +281,9 @@ absl::StatusOr<std::string> CanonicalChildPath(const ChildPath& target, const Pa
       ResolveChildPath(ChildTask{target.tid, tgid, false}, target.dirfd, target.path,
                        lookup.follow_final_symlink);
   if (!at.ok()) return at.status();
-  absl::StatusOr<std::string> again =
-      at->path.empty() ? absl::NotFoundError("empty path") : CanonicalFrom(at->dirfd, at->path, lookup);
+  absl::StatusOr<std::string> again = at->path.empty()
+                                          ? absl::NotFoundError("empty path")
+                                          : CanonicalFrom(at->dirfd, at->path, lookup);
   if (canonical.ok()) return again;  // detrun's /proc/PID is never the answer
   // Found now only through the thread's own self links; otherwise the first
   // walk's answer stands (ResolveChildPath also names what it refuses, such
