@@ -82,7 +82,10 @@
 //       for 4, "ffffffff,ffffffff" for 64, "ff" and 31 ",ffffffff" for
 //       1000. "Cpus_allowed_list:\t" is "0" or "0-N-1" as in the cpulist
 //       files. Everything else (Mems_allowed too) is the host's. A pid with
-//       no process fails as the kernel fails it (ENOENT).
+//       no process fails as the kernel fails it (ENOENT). Being read by
+//       detrun, its Uid, Gid and Groups lines show ids as detrun's user
+//       namespace maps them, not as the command's own (an unprivileged
+//       run's user namespace would show unmapped ids as 65534).
 //
 // Directory listing (applied by the dirs module, Registry::EditDirectory,
 // under every --dirs mode):
