@@ -80,6 +80,8 @@ absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& 
   if (!vdso.ok()) return vdso.status();
   modules.push_back(std::move(*vdso));
   modules.push_back(std::make_unique<UtsModule>(config));
+  // cpus before dirs: it edits a listing that dirs serves
+  // (Registry::EditDirectory).
   modules.push_back(std::make_unique<CpusModule>(config));
   modules.push_back(std::make_unique<DirsModule>(config));
   modules.push_back(std::make_unique<FsTimesModule>(config));

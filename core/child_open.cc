@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "core/child_path.h"
 #include "core/unique_fd.h"
 
 namespace detrun {
@@ -217,28 +218,17 @@ absl::StatusOr<OpenCall> DecodeOpenCall(const Notification& n, const ChildMemory
   return call;
 }
 
-absl::StatusOr<std::string> CanonicalChildPath(const ChildPath& target, const PathLookup& lookup) {
-  if (target.path.empty()) return absl::NotFoundError("empty path");
-  if (!HasOurRoot(target.tid)) {
-    return absl::FailedPreconditionError("the thread's root directory is not detrun's");
-  }
-  // An absolute path starts at the root, which is ours; RESOLVE_BENEATH and
-  // RESOLVE_IN_ROOT scope it to the directory descriptor instead.
-  UniqueFd base;
-  const bool from_root = target.path[0] == '/' &&
-                         (lookup.resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT)) == 0;
-  if (!from_root) {
-    const std::string proc_base = ProcBaseFor(target.tid, target.dirfd);
-    // Through the magic link: the child's very directory.
-    base.reset(open(proc_base.c_str(), O_PATH | O_CLOEXEC));
-    if (!base.ok()) return Errno(errno, proc_base);
-  }
-  const int base_fd = from_root ? AT_FDCWD : base.get();
+namespace {
+
+// The canonical path of `path` walked from `base_fd` (see
+// CanonicalChildPath).
+absl::StatusOr<std::string> CanonicalFrom(int base_fd, const std::string& path,
+                                          const PathLookup& lookup) {
   const uint64_t nofollow = lookup.follow_final_symlink ? 0 : O_NOFOLLOW;
-  absl::StatusOr<UniqueFd> fd = Walk(base_fd, target.path.c_str(), nofollow, lookup.resolve);
+  absl::StatusOr<UniqueFd> fd = Walk(base_fd, path.c_str(), nofollow, lookup.resolve);
   if (!fd.ok()) {
     if (!absl::IsNotFound(fd.status())) return fd.status();
-    return CanonicalOfMissing(base_fd, target.path, lookup.resolve);
+    return CanonicalOfMissing(base_fd, path, lookup.resolve);
   }
   if (!lookup.follow_final_symlink) {
     struct stat st;
@@ -248,6 +238,58 @@ absl::StatusOr<std::string> CanonicalChildPath(const ChildPath& target, const Pa
     }
   }
   return PathOfFd(fd->get());
+}
+
+// Whether `canonical` is /proc/PID or below: where a walk through
+// procfs's self or thread-self links lands for process `pid`.
+bool InProcDirOf(std::string_view canonical, pid_t pid) {
+  const std::string dir = absl::StrCat("/proc/", pid);
+  return canonical.starts_with(dir) &&
+         (canonical.size() == dir.size() || canonical[dir.size()] == '/');
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> CanonicalChildPath(const ChildPath& target, const PathLookup& lookup) {
+  if (target.path.empty()) return absl::NotFoundError("empty path");
+  if (!HasOurRoot(target.tid)) {
+    return absl::FailedPreconditionError("the thread's root directory is not detrun's");
+  }
+  // An absolute path starts at the root, which is ours; RESOLVE_BENEATH and
+  // RESOLVE_IN_ROOT scope it to the directory descriptor instead.
+  UniqueFd base;
+  const bool scoped = (lookup.resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT)) != 0;
+  const bool from_root = target.path[0] == '/' && !scoped;
+  if (!from_root) {
+    const std::string proc_base = ProcBaseFor(target.tid, target.dirfd);
+    // Through the magic link: the child's very directory.
+    base.reset(open(proc_base.c_str(), O_PATH | O_CLOEXEC));
+    if (!base.ok()) return Errno(errno, proc_base);
+  }
+  const int base_fd = from_root ? AT_FDCWD : base.get();
+  absl::StatusOr<std::string> canonical = CanonicalFrom(base_fd, target.path, lookup);
+  const pid_t tgid = target.tgid > 0 ? target.tgid : target.tid;
+  if (tgid == getpid()) return canonical;
+  const bool retry = canonical.ok() ? InProcDirOf(*canonical, getpid())
+                                    : absl::IsNotFound(canonical.status());
+  if (!retry) return canonical;
+  // Landed in detrun's /proc/PID, through a self link (or by detrun's own
+  // pid, which the thread's walk reaches just the same), or found nothing
+  // (maybe in detrun's /proc/PID, where the thread's has more).
+  if (scoped) return absl::FailedPreconditionError("a procfs self link under RESOLVE_BENEATH");
+  absl::StatusOr<ChildPathAt> at =
+      ResolveChildPath(ChildTask{target.tid, tgid, false}, target.dirfd, target.path,
+                       lookup.follow_final_symlink);
+  if (!at.ok()) return at.status();
+  absl::StatusOr<std::string> again = at->path.empty()
+                                          ? absl::NotFoundError("empty path")
+                                          : CanonicalFrom(at->dirfd, at->path, lookup);
+  if (canonical.ok()) return again;  // detrun's /proc/PID is never the answer
+  // Found now only through the thread's own self links; otherwise the first
+  // walk's answer stands (ResolveChildPath also names what it refuses, such
+  // as a dangling symlink's target).
+  if (again.ok() && InProcDirOf(*again, tgid)) return again;
+  return canonical;
 }
 
 bool LastComponentIsSymlink(const ChildPath& target) {

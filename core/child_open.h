@@ -22,6 +22,14 @@
 //                                                        call->lookup);
 //   if (!path.ok()) -> not resolvable from here; let the kernel open it
 //
+// procfs's "self" and "thread-self" links name whoever follows them: the
+// walk above, made by detrun, lands in detrun's own /proc/PID. A path that
+// lands there, or that is not found (detrun's /proc/PID/task has fewer
+// threads), is walked again through ResolveChildPath (core/child_path.h),
+// which reads those links as the thread's (its TGID, TGID/task/TID), and
+// the result canonicalised as above: /proc/self/status opened by process
+// 42 is /proc/42/status.
+//
 // Limits (each makes resolution fail, never answer wrongly):
 //   - A path that goes through a /proc magic link of its own
 //     (/proc/self/root/..., /proc/self/cwd/..., /proc/PID/fd/N/...) would
@@ -33,6 +41,8 @@
 //     match it: hard links and bind mounts keep their own names.
 //   - detrun walks with its own credentials: a directory the child may not
 //     search does not stop the walk here.
+//   - A path through procfs's self links with openat2's RESOLVE_BENEATH
+//     or RESOLVE_IN_ROOT (ResolveChildPath does not scope its walk).
 //   - A thread detrun may not inspect (/proc/TID/cwd, /proc/TID/root need
 //     ptrace read access: a process made non-dumpable by exec'ing an
 //     unreadable binary) cannot be resolved.
@@ -59,6 +69,7 @@ struct ChildPath {
   pid_t tid = 0;
   int dirfd = -100;  // AT_FDCWD, or one of the thread's descriptors
   std::string path;  // as written: relative or absolute, never empty
+  pid_t tgid = 0;    // the thread's process; 0: tid is the process
 };
 
 // How the last component is looked up.

@@ -110,6 +110,30 @@ TEST_F(ChildOpenTest, AbsoluteWithDotsAndDoubleSlashes) {
   EXPECT_EQ(Child("/../../" + dir_ + "/file").value_or("error"), file);  // ".." at "/" stays
 }
 
+TEST_F(ChildOpenTest, ProcfsSelfLinksAreTheThreads) {
+  // Followed by detrun they would name detrun's own /proc/PID.
+  const std::string child = absl::StrCat("/proc/", child_);
+  auto as_child = [&](const std::string& path, int dirfd = AT_FDCWD, pid_t tgid = 0) {
+    return CanonicalChildPath(ChildPath{child_, dirfd, path, tgid}, PathLookup{})
+        .value_or("error");
+  };
+  EXPECT_EQ(as_child("/proc/self/status"), child + "/status");
+  EXPECT_EQ(as_child("/proc/thread-self/status"),
+            absl::StrCat(child, "/task/", child_, "/status"));
+  EXPECT_EQ(as_child("/proc/self/task/" + std::to_string(child_) + "/../../status"),
+            child + "/status");
+  EXPECT_EQ(as_child("/proc//./self/status", AT_FDCWD, child_), child + "/status");
+  // Relative to the thread's working directory.
+  EXPECT_EQ(as_child("../../../../../../../../proc/self/status"), child + "/status");
+  // A missing file under self is the thread's too.
+  EXPECT_EQ(as_child("/proc/self/no-such-file"), child + "/no-such-file");
+  // detrun's own pid named by number stays detrun's.
+  const std::string ours = absl::StrCat("/proc/", getpid(), "/status");
+  EXPECT_EQ(as_child(ours), ours);
+  // The test process resolving its own self needs no second walk.
+  EXPECT_EQ(Self(AT_FDCWD, "/proc/self/status").value_or("error"), ours);
+}
+
 TEST_F(ChildOpenTest, RelativeToTheThreadsWorkingDirectory) {
   // The child's cwd is D/sub, not ours.
   EXPECT_EQ(Child("../file").value_or("error"), dir_ + "/file");

@@ -68,6 +68,49 @@ void Registry::ProvideDevice(std::string canonical_path, DeviceProvider device,
                                 std::move(reason), std::move(device)});
 }
 
+void Registry::ProvideFilePattern(std::string_view pattern, PatternFileProvider provider,
+                                  std::string reason) {
+  absl::StatusOr<PathPattern> parsed = PathPattern::Parse(pattern);
+  if (!parsed.ok()) {
+    Die(current_name_ + " provides a file pattern that is not valid: " +
+        std::string(parsed.status().message()));
+  }
+  for (const ProvidedPattern& p : patterns_) {
+    if (p.pattern.text() == parsed->text()) {
+      Die(current_name_ + " provides the file pattern " + parsed->text() + ", which " +
+          p.module_name + " provides already");
+    }
+  }
+  patterns_.push_back(ProvidedPattern{*std::move(parsed), current_name_, std::move(provider),
+                                      std::move(reason)});
+}
+
+void Registry::EditDirectory(std::string canonical_path, DirectoryEditor editor,
+                             std::string reason) {
+  if (!IsCanonicalPath(canonical_path)) {
+    Die(current_name_ + " edits a directory whose path is not canonical: '" + canonical_path +
+        "'");
+  }
+  if (!edits_taken_by_.empty()) {
+    Die(current_name_ + " edits " + canonical_path + " after " + edits_taken_by_ +
+        " took the directory edits: it must register before " + edits_taken_by_);
+  }
+  for (const EditedDirectory& d : edited_directories_) {
+    if (d.path == canonical_path) {
+      Die(current_name_ + " edits " + canonical_path + ", which " + d.module_name +
+          " edits already");
+    }
+  }
+  edited_directories_.push_back(
+      EditedDirectory{std::move(canonical_path), current_name_, std::move(editor),
+                      std::move(reason)});
+}
+
+const std::vector<Registry::EditedDirectory>& Registry::TakeEditedDirectories() {
+  edits_taken_by_ = current_name_.empty() ? "the module that took them" : current_name_;
+  return edited_directories_;
+}
+
 SyscallPolicy Registry::BuildPolicy(SyscallPolicy base) const {
   for (const Pending& p : allowed_) {
     base.Add(p.nr, SyscallRule{p.entry.when, SyscallAction::Allow(),

@@ -35,6 +35,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/config.h"
+#include "core/path_pattern.h"
 #include "core/process_identity.h"
 #include "core/syscall_policy.h"
 #include "core/unique_fd.h"
@@ -132,6 +133,27 @@ using SyscallHandler = std::function<std::optional<Response>(SyscallContext&)>;
 // the file is opened, in the context of the open call (so /proc/uptime can
 // read the opening thread's clock). An error fails that open with EIO.
 using FileProvider = std::function<absl::StatusOr<std::string>(SyscallContext&)>;
+// The content of one file of a family (Registry::ProvideFilePattern), given
+// the canonical path the command opened ("/proc/42/status"). An error
+// carrying an errno (ErrnoError, core/child_path.h) fails the open with
+// that errno, as ENOENT for a process that has gone; any other with EIO.
+using PatternFileProvider =
+    std::function<absl::StatusOr<std::string>(SyscallContext&, const std::string& path)>;
+
+// One entry of a directory listing (Registry::EditDirectory): what
+// getdents64 reports of it.
+struct DirectoryEntry {
+  uint64_t ino = 0;
+  uint8_t type = 0;  // DT_DIR, DT_REG, ... (DT_UNKNOWN where the file system says so)
+  std::string name;
+  bool operator==(const DirectoryEntry&) const = default;
+};
+// Edits a listing in place: given the file system's entries ("." and ".."
+// included) in the file system's order, leaves the entries the command is
+// to see. Where an entry stays, or is added, is the order --dirs=native
+// shows; sorted and shuffle then order the result as any listing.
+using DirectoryEditor = std::function<void(std::vector<DirectoryEntry>& entries)>;
+
 // A device the command opens (/dev/urandom): a descriptor of ours to
 // install for this open, given the open's flags (O_NONBLOCK, access mode).
 using DeviceProvider =
@@ -304,6 +326,40 @@ class Registry {
   void ProvideDevice(std::string canonical_path, DeviceProvider device, std::string reason);
   const std::vector<ProvidedFile>& provided_files() const { return files_; }
 
+  // Like ProvideFile, for every canonical path `pattern` matches
+  // (core/path_pattern.h: "/proc/%d/status"); `provider` is given the path
+  // opened. A file provided by its own path (ProvideFile) wins over a
+  // pattern; among patterns, the first registered. A malformed or
+  // twice-provided pattern is a programming error and aborts.
+  struct ProvidedPattern {
+    PathPattern pattern;
+    std::string module_name;
+    PatternFileProvider provider;
+    std::string reason;
+  };
+  void ProvideFilePattern(std::string_view pattern, PatternFileProvider provider,
+                          std::string reason);
+  const std::vector<ProvidedPattern>& provided_patterns() const { return patterns_; }
+
+  // Directory listings: the current module edits what getdents64/getdents
+  // report for the directory at `canonical_path` (as for ProvideFile),
+  // whatever name or descriptor the command lists it through (the
+  // directory is recognised by its device and inode). The dirs module
+  // (determinism/dirs_module.h) applies the edits under every --dirs mode,
+  // and takes them when it registers: a module that edits directories
+  // must register before it (cli/run.cc BuildModules), and one that calls
+  // this after that is a programming error and aborts. Only the listing
+  // changes: stat, open and the like still reach the real directory.
+  struct EditedDirectory {
+    std::string path;
+    std::string module_name;
+    DirectoryEditor editor;
+    std::string reason;
+  };
+  void EditDirectory(std::string canonical_path, DirectoryEditor editor, std::string reason);
+  // The edits registered so far; from now on EditDirectory aborts.
+  const std::vector<EditedDirectory>& TakeEditedDirectories();
+
   // Denials and notify rules merged into one policy: `base` (escape
   // denials, --no-network) first, so a denial always wins.
   SyscallPolicy BuildPolicy(SyscallPolicy base) const;
@@ -322,6 +378,9 @@ class Registry {
   std::vector<Pending> pending_;
   std::vector<Pending> allowed_;  // handler unused
   std::vector<ProvidedFile> files_;
+  std::vector<ProvidedPattern> patterns_;
+  std::vector<EditedDirectory> edited_directories_;
+  std::string edits_taken_by_;  // the module that took them, once taken
   int current_module_ = -1;
   std::string current_name_;
 };

@@ -16,7 +16,9 @@
 #include "absl/strings/str_cat.h"
 #include "core/child_memory.h"
 #include "core/child_open.h"
+#include "core/child_path.h"
 #include "core/linux_compat.h"
+#include "core/process_table.h"
 
 namespace detrun {
 namespace {
@@ -41,6 +43,20 @@ absl::StatusOr<UniqueFd> CreateMemfd(const std::string& name) {
   if (fd < 0 && errno == EINVAL) fd = memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) return absl::ErrnoToStatus(errno, "memfd_create");
   return UniqueFd(fd);
+}
+
+// The kernel's answer, in its order, to an open of a read-only regular
+// file with `flags` that it refuses (see the top of the header); nullopt
+// when it would open it.
+std::optional<Response> RefuseReadOnlyFile(uint64_t flags) {
+  if ((flags & O_PATH) == 0) {
+    if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) return Response::Errno(EEXIST);
+    if (flags & O_DIRECTORY) return Response::Errno(ENOTDIR);
+    if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) return Response::Errno(EACCES);
+  } else if (flags & O_DIRECTORY) {
+    return Response::Errno(ENOTDIR);
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -80,8 +96,14 @@ absl::StatusOr<UniqueFd> MakeContentFd(std::string_view name, std::string_view c
   return ReopenReadOnly(memfd->get(), open_flags);
 }
 
-VirtualFiles::VirtualFiles(std::vector<Registry::ProvidedFile> files, const Config& config)
-    : files_(std::move(files)), landlock_(config.landlock_requested()) {
+VirtualFiles::VirtualFiles(std::vector<Registry::ProvidedFile> files, const Config& config,
+                           std::vector<Registry::ProvidedPattern> patterns)
+    : files_(std::move(files)),
+      patterns_(std::move(patterns)),
+      landlock_(config.landlock_requested()) {
+  for (const Registry::ProvidedPattern& p : patterns_) {
+    names_.emplace(std::string(p.pattern.last_component()));
+  }
   for (size_t i = 0; i < files_.size(); ++i) {
     const std::string& path = files_[i].path;
     if (!by_path_.emplace(path, i).second) {
@@ -112,8 +134,9 @@ VirtualFiles::VirtualFiles(std::vector<Registry::ProvidedFile> files, const Conf
 }
 
 void VirtualFiles::Install(Registry& registry, const Config& config) {
-  if (registry.provided_files().empty()) return;
-  auto files = std::make_shared<const VirtualFiles>(registry.provided_files(), config);
+  if (registry.provided_files().empty() && registry.provided_patterns().empty()) return;
+  auto files = std::make_shared<const VirtualFiles>(registry.provided_files(), config,
+                                                    registry.provided_patterns());
   registry.BeginModule(-1, "files");
   for (int nr : {SYS_open, SYS_creat, SYS_openat, SYS_openat2}) {
     registry.Notify(
@@ -145,6 +168,14 @@ const Registry::ProvidedFile* VirtualFiles::Find(std::string_view canonical_path
   return it == by_path_.end() ? nullptr : &files_[it->second];
 }
 
+const Registry::ProvidedPattern* VirtualFiles::FindPattern(
+    std::string_view canonical_path) const {
+  for (const Registry::ProvidedPattern& p : patterns_) {
+    if (p.pattern.Matches(canonical_path)) return &p;
+  }
+  return nullptr;
+}
+
 bool VirtualFiles::LandlockAllows(std::string_view path) const {
   if (!landlock_) return true;
   for (const std::string& root : allowed_) {
@@ -164,12 +195,29 @@ std::optional<Response> VirtualFiles::HandleOpen(SyscallContext& ctx) const {
       !LastComponentIsSymlink(call->target)) {
     return std::nullopt;
   }
+  call->target.tgid = ctx.process.pid;
   absl::StatusOr<std::string> canonical = CanonicalChildPath(call->target, call->lookup);
   if (!canonical.ok()) return std::nullopt;
   const Registry::ProvidedFile* file = Find(*canonical);
-  if (file == nullptr || !LandlockAllows(*canonical)) return std::nullopt;
+  const Registry::ProvidedPattern* pattern = file == nullptr ? FindPattern(*canonical) : nullptr;
+  if ((file == nullptr && pattern == nullptr) || !LandlockAllows(*canonical)) {
+    return std::nullopt;
+  }
 
   const uint64_t flags = call->flags;
+  if (pattern != nullptr) {
+    // Asked first: whether the file exists is the provider's to say.
+    absl::StatusOr<std::string> content = pattern->provider(ctx, *canonical);
+    if (!content.ok()) {
+      const int error = ErrnoOf(content.status());
+      if (error == ENOENT) return std::nullopt;  // the kernel's own error for these flags
+      return Response::Errno(error);
+    }
+    if (std::optional<Response> refused = RefuseReadOnlyFile(flags)) return refused;
+    absl::StatusOr<UniqueFd> fd = MakeContentFd(*canonical, *content, flags & ~uint64_t{O_PATH});
+    if (!fd.ok()) return Response::Errno(ENOMEM);
+    return Response::InjectOwnedFd(std::move(*fd), (flags & O_CLOEXEC) ? O_CLOEXEC : 0);
+  }
   if (file->device) {
     // A stream device: the kernel's checks for a character device, then a
     // descriptor of the provider's (an O_PATH open gets a readable one,
@@ -181,15 +229,9 @@ std::optional<Response> VirtualFiles::HandleOpen(SyscallContext& ctx) const {
     if (!fd.ok()) return Response::Errno(ENOMEM);
     return Response::InjectOwnedFd(std::move(*fd), (flags & O_CLOEXEC) ? O_CLOEXEC : 0);
   }
-  if ((flags & O_PATH) == 0) {
-    if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) return Response::Errno(EEXIST);
-    if (flags & O_DIRECTORY) return Response::Errno(ENOTDIR);
-    if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) return Response::Errno(EACCES);
-  } else if (flags & O_DIRECTORY) {
-    return Response::Errno(ENOTDIR);
-  }
+  if (std::optional<Response> refused = RefuseReadOnlyFile(flags)) return refused;
   absl::StatusOr<std::string> content = file->provider(ctx);
-  if (!content.ok()) return Response::Errno(EIO);
+  if (!content.ok()) return Response::Errno(ErrnoOf(content.status()));
   // O_PATH included: SECCOMP_IOCTL_NOTIF_ADDFD cannot install an O_PATH
   // descriptor (the kernel's fget refuses them), and letting the kernel
   // open the real file would show its size and, reopened through

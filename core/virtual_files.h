@@ -2,10 +2,16 @@
 // files modules provide (Registry::ProvideFile) with deterministic content.
 //
 // Life: once every module has registered, the supervisor calls
-// VirtualFiles::Install(registry, config). When at least one file is
-// provided it registers one handler, as the core's "files", for open(2),
-// creat(2), openat(2) and openat2(2) -- so every open of the run is then
-// notified -- and otherwise nothing.
+// VirtualFiles::Install(registry, config). When at least one file or file
+// pattern is provided it registers one handler, as the core's "files", for
+// open(2), creat(2), openat(2) and openat2(2) -- so every open of the run is
+// then notified -- and otherwise nothing.
+//
+// A provided file is one path (Registry::ProvideFile) or any path of a
+// pattern (Registry::ProvideFilePattern, core/path_pattern.h), such as
+// every /proc/PID/status; its own path wins over a pattern, and the first
+// pattern registered over later ones. Names below "the file's name" mean
+// the last component of either.
 //
 // One open:
 //   1. DecodeOpenCall (core/child_open.h) reads the path and flags; a call
@@ -13,9 +19,10 @@
 //   2. Cheap filter: only a path whose last component has the name of a
 //      provided file, or is a symbolic link, can name one; anything else
 //      goes to the kernel after one fstatat.
-//   3. CanonicalChildPath resolves it the way the kernel would; a path that
-//      is not a provided file, or that cannot be resolved from here, goes
-//      to the kernel (Continue), which does the real open with its real
+//   3. CanonicalChildPath resolves it the way the kernel would (procfs's
+//      "self" and "thread-self" as the opening thread's); a path that is
+//      not a provided file, or that cannot be resolved from here, goes to
+//      the kernel (Continue), which does the real open with its real
 //      errors.
 //   4. A provided file is answered here, as the kernel would answer for a
 //      read-only regular file, in its order:
@@ -38,14 +45,20 @@
 //                                      next run's host reads, not what
 //                                      this run sees)
 //        otherwise                     the content, see below
-//      A provider error fails the open with EIO.
+//      A provider error fails the open with the errno it carries
+//      (ErrnoError, core/child_path.h), else EIO. A pattern's provider is
+//      asked first, before the flags are checked: a path of the pattern
+//      that does not exist (its provider says ENOENT, e.g. a pid with no
+//      process) goes to the kernel, which gives its own error for those
+//      flags.
 //   With --allow-read/--allow-write (Landlock), a provided file outside
 //   every allowed path is left to the kernel, which refuses it, so a
 //   virtual file is no way around the ruleset.
 //
 // The content goes in a memfd (MFD_CLOEXEC | MFD_ALLOW_SEALING, mode
-// 0444) sealed against writing, growing and shrinking (kept, and reused
-// for the next open that finds the same content), then reopened
+// 0444) sealed against writing, growing and shrinking (for a file of its
+// own path, kept and reused for the next open that finds the same content;
+// a pattern's files, whose content changes, get a new one), then reopened
 // read-only through /proc/self/fd with the caller's status flags
 // (O_NONBLOCK, O_APPEND, O_NOATIME, O_SYNC, O_DSYNC; O_DIRECT is dropped),
 // and installed in the child with SECCOMP_ADDFD_FLAG_SEND, O_CLOEXEC if
@@ -81,7 +94,8 @@ class VirtualFiles {
   // outside /proc and /sys when it differs (/etc/hostname may be a symlink
   // into /run or /nix/store: opening it reaches that name). A path
   // provided twice aborts (a programming error).
-  VirtualFiles(std::vector<Registry::ProvidedFile> files, const Config& config);
+  VirtualFiles(std::vector<Registry::ProvidedFile> files, const Config& config,
+               std::vector<Registry::ProvidedPattern> patterns = {});
 
   // Registers the open handlers when `registry` has provided files; call
   // after every module has registered.
@@ -94,7 +108,12 @@ class VirtualFiles {
   // canonical name of it), or nullptr.
   const Registry::ProvidedFile* Find(std::string_view canonical_path) const;
 
-  // Whether some provided file is called `name` (a last component).
+  // The first pattern that matches `canonical_path`, or nullptr (Find
+  // first: a file provided by its own path wins).
+  const Registry::ProvidedPattern* FindPattern(std::string_view canonical_path) const;
+
+  // Whether some provided file or pattern is called `name` (a last
+  // component).
   bool IsProvidedName(std::string_view name) const {
     return names_.contains(absl::string_view(name.data(), name.size()));
   }
@@ -108,6 +127,7 @@ class VirtualFiles {
                                      const std::string& content, uint64_t open_flags) const;
 
   std::vector<Registry::ProvidedFile> files_;
+  std::vector<Registry::ProvidedPattern> patterns_;
   absl::flat_hash_map<std::string, size_t> by_path_;  // index into files_
   absl::flat_hash_set<std::string> names_;
   bool landlock_ = false;

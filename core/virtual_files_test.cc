@@ -8,10 +8,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "core/child_memory.h"
+#include "core/child_path.h"
+#include "core/path_pattern.h"
 #include "core/process_table.h"
 #include "gtest/gtest.h"
 
@@ -278,6 +281,120 @@ TEST_F(HandleOpenTest, AProvidedFileMissingOnTheHost) {
   EXPECT_EQ(ReadAll(r->fd), "there\n");
 }
 
+// A pattern's file: the provider reads the host's file at the path opened
+// and marks it; a file that does not exist is ENOENT.
+Registry::ProvidedPattern Pattern(const std::string& pattern, std::vector<std::string>* seen) {
+  absl::StatusOr<PathPattern> parsed = PathPattern::Parse(pattern);
+  EXPECT_TRUE(parsed.ok()) << parsed.status();
+  return Registry::ProvidedPattern{
+      *parsed, "test",
+      [seen](SyscallContext&, const std::string& path) -> absl::StatusOr<std::string> {
+        seen->push_back(path);
+        int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return ErrnoError(errno, path);
+        std::string content = "edited " + ReadAll(fd);
+        close(fd);
+        return content;
+      },
+      "test"};
+}
+
+TEST_F(HandleOpenTest, APatternAnswersEveryPathItMatches) {
+  for (const char* pid : {"12", "345"}) {
+    ASSERT_EQ(mkdir((dir_ + "/" + pid).c_str(), 0755), 0);
+    int fd = open((dir_ + "/" + pid + "/status").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, pid, strlen(pid)), static_cast<ssize_t>(strlen(pid)));
+    close(fd);
+  }
+  ASSERT_EQ(symlink("345", (dir_ + "/me").c_str()), 0);
+  std::vector<std::string> seen;
+  std::vector<Registry::ProvidedPattern> patterns;
+  patterns.push_back(Pattern(dir_ + "/%d/status", &seen));
+  // A file provided by its own path wins over the pattern.
+  std::vector<Registry::ProvidedFile> list;
+  list.push_back(File(dir_ + "/12/status", "own\n"));
+  VirtualFiles files(std::move(list), config_, std::move(patterns));
+  EXPECT_TRUE(files.IsProvidedName("status"));
+  ASSERT_NE(files.FindPattern(dir_ + "/7/status"), nullptr);
+  EXPECT_EQ(files.FindPattern(dir_ + "/me/status"), nullptr);
+
+  std::optional<Response> r = Open(files, dir_ + "/345/status", O_RDONLY);
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->kind, Response::Kind::kInjectFd);
+  EXPECT_EQ(ReadAll(r->fd), "edited 345");
+  // However the path is spelled: the provider gets the canonical one.
+  r = Open(files, dir_ + "/me/./status", O_RDONLY | O_CLOEXEC);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->fd_flags, uint32_t{O_CLOEXEC});
+  EXPECT_EQ(ReadAll(r->fd), "edited 345");
+  EXPECT_EQ(seen, (std::vector<std::string>{dir_ + "/345/status", dir_ + "/345/status"}));
+  r = Open(files, dir_ + "/12/status", O_RDONLY);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(ReadAll(r->fd), "own\n");
+  EXPECT_EQ(seen.size(), 2u);
+  // As a read-only file: the flags are checked after the provider.
+  r = Open(files, dir_ + "/345/status", O_WRONLY);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->kind, Response::Kind::kErrno);
+  EXPECT_EQ(r->error, EACCES);
+  r = Open(files, dir_ + "/345/status", O_RDONLY | O_DIRECTORY);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->error, ENOTDIR);
+  // A path of the pattern that does not exist: the kernel's (ENOENT, or
+  // whatever these flags get).
+  EXPECT_FALSE(Open(files, dir_ + "/99/status", O_RDONLY).has_value());
+  EXPECT_FALSE(Open(files, dir_ + "/99/status", O_RDONLY | O_CREAT | O_EXCL).has_value());
+  // Not the pattern's: other names, other shapes.
+  EXPECT_FALSE(Open(files, dir_ + "/345", O_RDONLY | O_DIRECTORY).has_value());
+  EXPECT_FALSE(Open(files, dir_ + "/x/status", O_RDONLY).has_value());
+}
+
+TEST_F(HandleOpenTest, APatternProvidersErrnoFailsTheOpen) {
+  std::vector<Registry::ProvidedPattern> patterns;
+  patterns.push_back(Registry::ProvidedPattern{
+      *PathPattern::Parse(dir_ + "/%d/a"), "test",
+      [](SyscallContext&, const std::string&) -> absl::StatusOr<std::string> {
+        return ErrnoError(ESRCH, "gone");
+      },
+      "test"});
+  patterns.push_back(Registry::ProvidedPattern{
+      *PathPattern::Parse(dir_ + "/%d/x"), "test",
+      [](SyscallContext&, const std::string&) -> absl::StatusOr<std::string> {
+        return absl::InternalError("no errno");
+      },
+      "test"});
+  VirtualFiles files({}, config_, std::move(patterns));
+  std::optional<Response> r = Open(files, dir_ + "/1/a", O_RDONLY);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->kind, Response::Kind::kErrno);
+  EXPECT_EQ(r->error, ESRCH);
+  r = Open(files, dir_ + "/1/x", O_RDONLY);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->error, EIO);
+}
+
+TEST_F(HandleOpenTest, ProcSelfStatusIsTheOpeningProcesssOwn) {
+  std::vector<std::string> seen;
+  std::vector<Registry::ProvidedPattern> patterns;
+  patterns.push_back(Pattern("/proc/%d/status", &seen));
+  patterns.push_back(Pattern("/proc/%d/task/%d/status", &seen));
+  VirtualFiles files({}, config_, std::move(patterns));
+  const std::string self = "/proc/" + std::to_string(getpid());
+  for (const std::string& path : {std::string("/proc/self/status"), self + "/status",
+                                  std::string("/proc/thread-self/status")}) {
+    std::optional<Response> r = Open(files, path, O_RDONLY);
+    ASSERT_TRUE(r.has_value()) << path;
+    const std::string content = ReadAll(r->fd);
+    EXPECT_TRUE(content.starts_with("edited Name:")) << content;
+    EXPECT_NE(content.find("\nPid:\t" + std::to_string(getpid()) + "\n"), std::string::npos);
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{self + "/status", self + "/status",
+                                            self + "/task/" + std::to_string(getpid()) +
+                                                "/status"}));
+  EXPECT_FALSE(Open(files, "/proc/self/stat", O_RDONLY).has_value());
+}
+
 TEST(VirtualFilesTest, LookupAndNames) {
   std::vector<Registry::ProvidedFile> list;
   list.push_back(File("/proc/uptime", "1"));
@@ -307,6 +424,17 @@ TEST(VirtualFilesTest, InstallRegistersTheOpenFamilyOnlyForProvidedFiles) {
     ASSERT_EQ(dispatch[nr].size(), 1u) << nr;
     EXPECT_EQ(dispatch[nr][0].module_name, "files");
   }
+
+  Registry patterns;
+  patterns.BeginModule(0, "m");
+  patterns.ProvideFilePattern(
+      "/proc/%d/status",
+      [](SyscallContext&, const std::string&) { return absl::StatusOr<std::string>("x"); }, "t");
+  VirtualFiles::Install(patterns, Config{});
+  dispatch = patterns.BuildDispatch();
+  for (int nr : {SYS_open, SYS_creat, SYS_openat, SYS_openat2}) {
+    ASSERT_EQ(dispatch[nr].size(), 1u) << nr;
+  }
 }
 
 TEST(VirtualFilesDeathTest, MalformedOrDuplicatePaths) {
@@ -320,6 +448,19 @@ TEST(VirtualFilesDeathTest, MalformedOrDuplicatePaths) {
   EXPECT_DEATH(provide("/proc/./uptime"), "not canonical");
   EXPECT_DEATH(provide("/proc/uptime/"), "not canonical");
   EXPECT_DEATH(provide("/"), "not canonical");
+  auto pattern = [](const std::string& path) {
+    Registry registry;
+    registry.BeginModule(0, "m");
+    for (int i = 0; i < 2; ++i) {
+      registry.ProvideFilePattern(
+          path,
+          [](SyscallContext&, const std::string&) { return absl::StatusOr<std::string>(""); },
+          "t");
+    }
+  };
+  EXPECT_DEATH(pattern("/proc/%d"), "not valid");
+  EXPECT_DEATH(pattern("/proc/%d/status/"), "not valid");
+  EXPECT_DEATH(pattern("/proc/%d/status"), "provides already");
   std::vector<Registry::ProvidedFile> twice;
   twice.push_back(File("/proc/uptime", "1"));
   twice.push_back(File("/proc/uptime", "2"));

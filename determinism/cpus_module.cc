@@ -1,14 +1,24 @@
 #include "determinism/cpus_module.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "core/child_memory.h"
+#include "core/child_path.h"
+#include "core/unique_fd.h"
 #include "determinism/time_module.h"
 
 namespace detrun {
@@ -21,6 +31,27 @@ constexpr size_t kBitsPerLong = 64;
 int WriteTo(SyscallContext& ctx, uint64_t addr, const void* value, size_t size) {
   absl::Status s = ctx.memory.Write(ctx.notification.id, ctx.notification.tid, addr, value, size);
   return s.ok() ? 0 : ErrnoForMemoryStatus(s);
+}
+
+// Whether `name` is cpu[0-9]+.
+bool IsCpuName(std::string_view name) {
+  return name.size() > 3 && name.starts_with("cpu") &&
+         std::all_of(name.begin() + 3, name.end(), absl::ascii_isdigit);
+}
+
+// The whole of a file of ours, or the errno of the failed call.
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.ok()) return ErrnoError(errno, absl::StrCat("open ", path));
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(errno, absl::StrCat("read ", path));
+    if (n == 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
 }
 
 }  // namespace
@@ -85,6 +116,55 @@ std::string CpusModule::ProcStat(uint32_t cpus, int64_t boot_epoch_seconds) {
   return out;
 }
 
+std::string CpusModule::CpusAllowedMask(uint32_t cpus) {
+  // The kernel's bitmap_string(): 32-bit chunks, most significant first;
+  // the first holds the nr_bits % 32 top bits (32 when that is 0) in as
+  // many hex digits as they need, every other one in 8.
+  cpus = std::max<uint32_t>(cpus, 1);
+  const uint32_t chunks = (cpus + 31) / 32;
+  const uint32_t top_bits = cpus - (chunks - 1) * 32;
+  const uint64_t top = (uint64_t{1} << top_bits) - 1;
+  std::string out = absl::StrFormat("%0*x", static_cast<int>((top_bits + 3) / 4), top);
+  for (uint32_t k = 1; k < chunks; ++k) absl::StrAppend(&out, ",ffffffff");
+  return out;
+}
+
+std::string CpusModule::EditStatus(std::string_view status, uint32_t cpus) {
+  const std::string mask = CpusAllowedMask(cpus);
+  std::string list = CpuList(cpus);
+  list.pop_back();  // its newline
+  std::vector<std::string> lines =
+      absl::StrSplit(absl::string_view(status.data(), status.size()), '\n');
+  for (std::string& line : lines) {
+    if (absl::StartsWith(line, "Cpus_allowed:")) {
+      line = absl::StrCat("Cpus_allowed:\t", mask);
+    } else if (absl::StartsWith(line, "Cpus_allowed_list:")) {
+      line = absl::StrCat("Cpus_allowed_list:\t", list);
+    }
+  }
+  return absl::StrJoin(lines, "\n");
+}
+
+void CpusModule::EditCpuDirectory(uint32_t cpus, std::vector<DirectoryEntry>& entries) {
+  std::vector<bool> listed(cpus, false);
+  std::erase_if(entries, [&](const DirectoryEntry& e) {
+    if (!IsCpuName(e.name)) return false;
+    const std::string_view digits = std::string_view(e.name).substr(3);
+    uint32_t k;
+    // The kernel's own "cpu%u": no leading zero.
+    if ((digits.size() > 1 && digits[0] == '0') ||
+        !absl::SimpleAtoi(absl::string_view(digits.data(), digits.size()), &k) || k >= cpus ||
+        listed[k]) {
+      return true;
+    }
+    listed[k] = true;
+    return false;
+  });
+  for (uint32_t k = 0; k < cpus; ++k) {
+    if (!listed[k]) entries.push_back({kSyntheticCpuIno + k, DT_DIR, absl::StrCat("cpu", k)});
+  }
+}
+
 int64_t CpusModule::BootEpochSeconds(absl::Time start) {
   // REALTIME - BOOTTIME, as the kernel's getboottime64.
   const int64_t boot =
@@ -124,6 +204,23 @@ void CpusModule::Register(Registry& registry) {
   constant("/proc/cpuinfo", CpuInfo(cpus_), "the --cpus virtual CPUs, all fixed fields");
   constant("/proc/stat", ProcStat(cpus_, boot_epoch_seconds_),
            "the --cpus virtual CPUs, no activity, the virtual boot time");
+  const uint32_t cpus = cpus_;
+  for (const char* pattern : {"/proc/%d/status", "/proc/%d/task/%d/status"}) {
+    registry.ProvideFilePattern(
+        pattern,
+        [cpus](SyscallContext&, const std::string& path) -> absl::StatusOr<std::string> {
+          // The same procfs as the command's: read at the open, as the
+          // kernel would have shown it.
+          absl::StatusOr<std::string> real = ReadFile(path);
+          if (!real.ok()) return real.status();
+          return EditStatus(*real, cpus);
+        },
+        "Cpus_allowed lines for the --cpus virtual CPUs");
+  }
+  registry.EditDirectory(
+      "/sys/devices/system/cpu",
+      [cpus](std::vector<DirectoryEntry>& entries) { EditCpuDirectory(cpus, entries); },
+      "a cpuK directory for each --cpus virtual CPU");
   const std::string khz = absl::StrCat(kMhz * 1000, "\n");
   for (uint32_t k = 0; k < cpus_; ++k) {
     constant(absl::StrCat("/sys/devices/system/cpu/cpu", k, "/cpufreq/scaling_cur_freq"), khz,

@@ -71,6 +71,36 @@
 //       (forks since boot) is 1: a count that followed the run's forks
 //       would depend on when each was made.
 //
+//   /proc/PID/status, /proc/PID/task/TID/status (any pid, under any name
+//   that resolves there: /proc/self/status, /proc/thread-self/status, ...)
+//       The host's file as it reads at the open (the supervisor reads the
+//       same /proc/PID/status), with its two CPU lines for all N virtual
+//       CPUs in the kernel's formats: "Cpus_allowed:\t" is the mask printed
+//       as the kernel's %*pb with nr_cpu_ids = N (32-bit groups in hex,
+//       most significant first, separated by ','; the first group has as
+//       many digits as its bits need, the others 8): "1" for N = 1, "f"
+//       for 4, "ffffffff,ffffffff" for 64, "ff" and 31 ",ffffffff" for
+//       1000. "Cpus_allowed_list:\t" is "0" or "0-N-1" as in the cpulist
+//       files. Everything else (Mems_allowed too) is the host's. A pid with
+//       no process fails as the kernel fails it (ENOENT). Being read by
+//       detrun, its Uid, Gid and Groups lines show ids as detrun's user
+//       namespace maps them, not as the command's own (an unprivileged
+//       run's user namespace would show unmapped ids as 65534).
+//
+// Directory listing (applied by the dirs module, Registry::EditDirectory,
+// under every --dirs mode):
+//   /sys/devices/system/cpu
+//       Among the names that match cpu[0-9]+ exactly cpu0 .. cpu{N-1} are
+//       listed: the host's cpuK for K < N as the host lists them (its
+//       inode, DT_DIR), the others dropped, and each cpuK the host lacks
+//       added as a directory (DT_DIR, d_ino kSyntheticCpuIno + K; under
+//       --dirs=native after the host's entries, in increasing K). Other
+//       entries (online, possible, cpufreq, cpuidle, ...) are the host's.
+//       Only the listing: stat, open or a listing of an added cpuK
+//       (cpu7 under --cpus=8 on a 2-CPU host) fails with ENOENT as on the
+//       host, and a dropped one (cpu5 under --cpus=2 on an 8-CPU host)
+//       can still be reached by name.
+//
 // Who is covered:
 //   coreutils `nproc` (sched_getaffinity; OMP_NUM_THREADS and
 //     OMP_THREAD_LIMIT, when set, still override it as usual)
@@ -84,9 +114,12 @@
 //   Java Runtime.availableProcessors() (sched_getaffinity), as long as no
 //     cgroup CPU quota applies (the JVM reads the real cgroup files)
 //   glibc sched_getcpu(), getcpu() (via the vDSO and rseq above)
-// Not covered: /proc/self/status Cpus_allowed (a per-process file), the
-// /sys/devices/system/cpu directory listing (cpuK directories: the dirs
-// work), other files under /sys/devices/system/cpu/cpuK (topology, cache),
+//   glibc's pthread_getaffinity_np/sched_getaffinity readers and tools
+//     that read Cpus_allowed from /proc/PID/status (procps, hwloc's
+//     fallback), and those that count the cpuK directories (lscpu-like
+//     listings, Python's os.listdir)
+// Not covered: the cpuK directories themselves (stat, open, and the files
+// under them: topology, cache; only cpufreq/scaling_cur_freq is provided),
 // cgroup CPU quotas; and never the RDPID and RDTSCP instructions and LSL
 // on the per-CPU GDT segment, which read the real CPU number without a
 // syscall (like rdtsc and cpuid, README).
@@ -97,6 +130,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "core/config.h"
@@ -112,6 +147,9 @@ class CpusModule : public Module {
   // What /proc/cpuinfo and cpufreq say about every CPU.
   static constexpr const char* kCpuModelName = "detrun virtual CPU";
   static constexpr uint32_t kMhz = 2000;
+  // d_ino of an added cpuK directory: kSyntheticCpuIno + K ("detrun" in
+  // ASCII, then K), far above the inode numbers sysfs hands out.
+  static constexpr uint64_t kSyntheticCpuIno = 0x64657472756e0000;
 
   explicit CpusModule(const Config& config);
 
@@ -126,6 +164,13 @@ class CpusModule : public Module {
   static std::string CpuList(uint32_t cpus);  // "0-3\n"
   static std::string CpuInfo(uint32_t cpus);
   static std::string ProcStat(uint32_t cpus, int64_t boot_epoch_seconds);
+  // Cpus_allowed's value for `cpus` CPUs, all allowed ("f" for 4).
+  static std::string CpusAllowedMask(uint32_t cpus);
+  // A /proc/PID/status with its Cpus_allowed and Cpus_allowed_list lines
+  // for `cpus` CPUs, the rest as it is.
+  static std::string EditStatus(std::string_view status, uint32_t cpus);
+  // The edit of /sys/devices/system/cpu's listing (see the top).
+  static void EditCpuDirectory(uint32_t cpus, std::vector<DirectoryEntry>& entries);
   // /proc/stat's btime for a run starting at `start`.
   static int64_t BootEpochSeconds(absl::Time start);
 

@@ -1,11 +1,17 @@
 #include "determinism/cpus_module.h"
 
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <fstream>
 #include <sstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/child_path.h"
 #include "determinism/provided_files_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -112,6 +118,115 @@ TEST(CpusModuleTest, ProvidesItsFiles) {
   }
   EXPECT_FALSE(files.Read("/sys/devices/system/cpu/cpu4/cpufreq/scaling_cur_freq").ok());
   EXPECT_EQ(files.Paths().size(), 4u + 2u + 4u);  // cpu lists, cpuinfo and stat, cpufreq
+}
+
+TEST(CpusModuleTest, CpusAllowedMaskIsTheKernelsBitmapFormat) {
+  // The first 32-bit group holds the top N % 32 bits in as many digits as
+  // they need; the others are 8 digits each.
+  EXPECT_EQ(CpusModule::CpusAllowedMask(1), "1");
+  EXPECT_EQ(CpusModule::CpusAllowedMask(2), "3");
+  EXPECT_EQ(CpusModule::CpusAllowedMask(4), "f");
+  EXPECT_EQ(CpusModule::CpusAllowedMask(5), "1f");
+  EXPECT_EQ(CpusModule::CpusAllowedMask(12), "fff");
+  EXPECT_EQ(CpusModule::CpusAllowedMask(32), "ffffffff");
+  EXPECT_EQ(CpusModule::CpusAllowedMask(33), "1,ffffffff");
+  EXPECT_EQ(CpusModule::CpusAllowedMask(64), "ffffffff,ffffffff");
+  std::string k1000 = "ff";
+  for (int i = 0; i < 31; ++i) k1000 += ",ffffffff";
+  EXPECT_EQ(CpusModule::CpusAllowedMask(1000), k1000);
+  const std::string k1024 = CpusModule::CpusAllowedMask(1024);
+  EXPECT_EQ(k1024.size(), 32u * 9 - 1);
+  EXPECT_TRUE(k1024.starts_with("ffffffff,"));
+}
+
+TEST(CpusModuleTest, EditStatusRewritesOnlyTheCpuLines) {
+  const std::string host =
+      "Name:\tcat\nPid:\t42\nCpus_allowed:\tff\nCpus_allowed_list:\t0-7\n"
+      "Mems_allowed:\t00000001\nMems_allowed_list:\t0\nvoluntary_ctxt_switches:\t1\n";
+  EXPECT_EQ(CpusModule::EditStatus(host, 4),
+            "Name:\tcat\nPid:\t42\nCpus_allowed:\tf\nCpus_allowed_list:\t0-3\n"
+            "Mems_allowed:\t00000001\nMems_allowed_list:\t0\nvoluntary_ctxt_switches:\t1\n");
+  EXPECT_EQ(CpusModule::EditStatus(host, 1),
+            "Name:\tcat\nPid:\t42\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n"
+            "Mems_allowed:\t00000001\nMems_allowed_list:\t0\nvoluntary_ctxt_switches:\t1\n");
+  EXPECT_EQ(CpusModule::EditStatus("Name:\tx\n", 4), "Name:\tx\n");
+  EXPECT_EQ(CpusModule::EditStatus("", 4), "");
+}
+
+std::vector<DirectoryEntry> Entries(const std::vector<std::string>& names) {
+  std::vector<DirectoryEntry> out;
+  uint64_t ino = 100;
+  for (const std::string& n : names) out.push_back({ino++, DT_DIR, n});
+  return out;
+}
+
+std::vector<std::string> Names(const std::vector<DirectoryEntry>& entries) {
+  std::vector<std::string> out;
+  for (const DirectoryEntry& e : entries) out.push_back(e.name);
+  return out;
+}
+
+TEST(CpusModuleTest, EditCpuDirectoryListsExactlyTheVirtualCpus) {
+  const std::vector<std::string> host = {".", "cpu1", "online", "cpu0", "cpu10", "cpufreq",
+                                         "..", "cpu2", "cpuidle", "cpu01", "cpu"};
+  // Fewer than the host: the others are dropped, the rest keep their place.
+  std::vector<DirectoryEntry> e = Entries(host);
+  CpusModule::EditCpuDirectory(2, e);
+  EXPECT_EQ(Names(e), (std::vector<std::string>{".", "cpu1", "online", "cpu0", "cpufreq", "..",
+                                                "cpuidle", "cpu"}));
+  EXPECT_EQ(e[1].ino, 101u);  // the host's own entry
+  // More: the missing ones are added at the end as directories.
+  e = Entries(host);
+  CpusModule::EditCpuDirectory(5, e);
+  EXPECT_EQ(Names(e), (std::vector<std::string>{".", "cpu1", "online", "cpu0", "cpufreq", "..",
+                                                "cpu2", "cpuidle", "cpu", "cpu3", "cpu4"}));
+  EXPECT_EQ(e[9].ino, CpusModule::kSyntheticCpuIno + 3);
+  EXPECT_EQ(e[9].type, DT_DIR);
+  EXPECT_EQ(e[10].ino, CpusModule::kSyntheticCpuIno + 4);
+  // Every count: cpu0..cpu{N-1} once each.
+  for (uint32_t n : {1u, 3u, 11u, 1024u}) {
+    e = Entries(host);
+    CpusModule::EditCpuDirectory(n, e);
+    std::vector<std::string> cpus;
+    for (const std::string& name : Names(e)) {
+      if (name.size() > 3 && name.starts_with("cpu") &&
+          name.find_first_not_of("0123456789", 3) == std::string::npos) {
+        cpus.push_back(name);
+      }
+    }
+    std::sort(cpus.begin(), cpus.end(), [](const std::string& a, const std::string& b) {
+      return std::stoi(a.substr(3)) < std::stoi(b.substr(3));
+    });
+    ASSERT_EQ(cpus.size(), n);
+    for (uint32_t k = 0; k < n; ++k) EXPECT_EQ(cpus[k], absl::StrCat("cpu", k));
+  }
+}
+
+TEST(CpusModuleTest, StatusFilesOfEveryProcessAndTheCpuDirectory) {
+  Config config;
+  config.cpus = 64;
+  CpusModule cpus(config);
+  testing::ProvidedFiles files({&cpus}, config);
+  const std::string self = absl::StrCat("/proc/", getpid());
+  for (const std::string& path :
+       {self + "/status", absl::StrCat(self, "/task/", getpid(), "/status")}) {
+    absl::StatusOr<std::string> status = files.Read(path);
+    ASSERT_TRUE(status.ok()) << path << ": " << status.status();
+    EXPECT_THAT(*status, ::testing::HasSubstr("\nCpus_allowed:\tffffffff,ffffffff\n"));
+    EXPECT_THAT(*status, ::testing::HasSubstr("\nCpus_allowed_list:\t0-63\n"));
+    EXPECT_THAT(*status, ::testing::HasSubstr(absl::StrCat("\nPid:\t", getpid(), "\n")));
+  }
+  // A pid with no process: the kernel's ENOENT.
+  absl::StatusOr<std::string> gone = files.Read("/proc/999999999/status");
+  EXPECT_EQ(ErrnoOf(gone.status()), ENOENT);
+  EXPECT_FALSE(files.Read("/proc/self/status").ok()) << "the core resolves self first";
+
+  const std::vector<Registry::EditedDirectory>& edits = files.registry().TakeEditedDirectories();
+  ASSERT_EQ(edits.size(), 1u);
+  EXPECT_EQ(edits[0].path, "/sys/devices/system/cpu");
+  std::vector<DirectoryEntry> e = Entries({"cpu0", "cpu1", "cpu2", "online"});
+  edits[0].editor(e);
+  EXPECT_EQ(e.size(), 65u);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "absl/strings/str_cat.h"
 #include "core/child_memory.h"
 #include "core/linux_compat.h"
 #include "core/process_table.h"
@@ -102,6 +103,21 @@ bool DirListing::AddDirents64(const uint8_t* data, size_t len) {
   entries_.resize(old_entries);
   names_.resize(old_names);
   return false;
+}
+
+std::vector<DirectoryEntry> DirListing::Entries() const {
+  std::vector<DirectoryEntry> out;
+  out.reserve(size());
+  for (size_t i = 0; i < size(); ++i) {
+    out.push_back(DirectoryEntry{ino(i), type(i), std::string(name(i))});
+  }
+  return out;
+}
+
+void DirListing::Assign(const std::vector<DirectoryEntry>& entries) {
+  entries_.clear();
+  names_.clear();
+  for (const DirectoryEntry& e : entries) Add(e.ino, e.type, e.name);
 }
 
 void DirListing::SortByName() {
@@ -195,14 +211,21 @@ DirShuffleKey DirsModule::ShuffleKey(uint64_t seed) {
 }
 
 void DirsModule::Register(Registry& registry) {
-  if (order_ == DirOrder::kNative) return;
+  for (const Registry::EditedDirectory& edit : registry.TakeEditedDirectories()) {
+    struct stat st;
+    if (stat(edit.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;  // nothing to list
+    edits_.emplace(DirKey{st.st_dev, st.st_ino}, edit.editor);
+  }
+  if (order_ == DirOrder::kNative && edits_.empty()) return;
+  const char* reason = order_ == DirOrder::kNative
+                           ? "the listings other modules edit (--dirs=native)"
+                           : "directory entries in --dirs order";
   registry.Notify(
       SYS_getdents64,
-      [this](SyscallContext& ctx) { return Getdents(ctx, DirentFormat::kDirent64); },
-      "directory entries in --dirs order");
+      [this](SyscallContext& ctx) { return Getdents(ctx, DirentFormat::kDirent64); }, reason);
   registry.Notify(
       SYS_getdents, [this](SyscallContext& ctx) { return Getdents(ctx, DirentFormat::kDirent); },
-      "directory entries in --dirs order (old getdents)");
+      absl::StrCat(reason, " (old getdents)"));
 }
 
 void DirsModule::OnProcessExit(const ProcessState& process,
@@ -213,7 +236,8 @@ void DirsModule::OnProcessExit(const ProcessState& process,
   cursors_.remove_if([&](const Cursor& c) { return c.owner_pid == process.pid; });
 }
 
-int DirsModule::ReadListing(int file, off_t pos, std::shared_ptr<const DirListing>* out) {
+int DirsModule::ReadListing(int file, off_t pos, const DirKey& key,
+                            std::shared_ptr<const DirListing>* out) {
   if (pos != 0 && lseek(file, 0, SEEK_SET) != 0) return errno != 0 ? errno : EINVAL;
   read_buffer_.resize(kReadBufferBytes);
   auto listing = std::make_shared<DirListing>();
@@ -224,10 +248,20 @@ int DirsModule::ReadListing(int file, off_t pos, std::shared_ptr<const DirListin
     if (n == 0) break;
     if (!listing->AddDirents64(read_buffer_.data(), static_cast<size_t>(n))) return EIO;
   }
-  if (order_ == DirOrder::kShuffle) {
-    listing->Shuffle(shuffle_key_);
-  } else {
-    listing->SortByName();
+  if (auto edit = edits_.find(key); edit != edits_.end()) {
+    std::vector<DirectoryEntry> entries = listing->Entries();
+    edit->second(entries);
+    listing->Assign(entries);
+  }
+  switch (order_) {
+    case DirOrder::kShuffle:
+      listing->Shuffle(shuffle_key_);
+      break;
+    case DirOrder::kSorted:
+      listing->SortByName();
+      break;
+    case DirOrder::kNative:  // only edited directories get here
+      break;
   }
   *out = std::move(listing);
   return 0;
@@ -332,6 +366,8 @@ std::optional<Response> DirsModule::Getdents(SyscallContext& ctx, DirentFormat f
     struct stat st;
     if (fstat(file.get(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
     key = DirKey{st.st_dev, st.st_ino};
+    // --dirs=native: only the edited directories are ours to list.
+    if (order_ == DirOrder::kNative && !edits_.contains(key)) return std::nullopt;
     cursor = FindCursor(key, file.get(), pid, fd);
   }
   const off_t pos = lseek(file.get(), 0, SEEK_CUR);
@@ -344,7 +380,7 @@ std::optional<Response> DirsModule::Getdents(SyscallContext& ctx, DirentFormat f
   bool moved = false;  // whether our reading moved the position
   if (listing == nullptr) {
     moved = true;
-    if (ReadListing(file.get(), pos, &listing) != 0) {
+    if (ReadListing(file.get(), pos, key, &listing) != 0) {
       lseek(file.get(), pos, SEEK_SET);
       return std::nullopt;  // e.g. a deleted directory: the kernel's ENOENT
     }

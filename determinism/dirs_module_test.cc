@@ -553,6 +553,72 @@ TEST_F(DirsHandlerTest, ShuffleDependsOnTheSeedOnly) {
   close(fd);
 }
 
+TEST_F(DirsHandlerTest, EditedDirectoriesUnderEveryOrder) {
+  // An editor that drops "alpha" and adds a directory "zulu" at the end.
+  auto edit = [](std::vector<DirectoryEntry>& entries) {
+    std::erase_if(entries, [](const DirectoryEntry& e) { return e.name == "alpha"; });
+    entries.push_back(DirectoryEntry{4242, DT_DIR, "zulu"});
+  };
+  auto list = [&](DirOrder order, const std::string& path) {
+    Config c;
+    c.dirs = order;
+    DirsModule m(c);
+    Registry r;
+    r.BeginModule(0, "cpus");
+    r.EditDirectory(dir_, edit, "test");
+    r.EditDirectory(dir_ + "/missing", edit, "test");  // ignored
+    r.BeginModule(1, "dirs");
+    m.Register(r);
+    EXPECT_EQ(r.BuildDispatch()[SYS_getdents64].size(), 1u);
+    int fd = OpenDir(path);
+    std::vector<std::string> names = ReadAll(m, fd, 64);
+    close(fd);
+    return names;
+  };
+  EXPECT_EQ(list(DirOrder::kSorted, dir_),
+            (std::vector<std::string>{".", "..", "bravo", "charlie", "delta", "echo", "zulu"}));
+  // Any name of the directory is the directory.
+  ASSERT_EQ(symlink(dir_.c_str(), (dir_ + "-link").c_str()), 0);
+  EXPECT_EQ(list(DirOrder::kSorted, dir_ + "-link/"),
+            (std::vector<std::string>{".", "..", "bravo", "charlie", "delta", "echo", "zulu"}));
+  unlink((dir_ + "-link").c_str());
+  std::vector<std::string> shuffled = list(DirOrder::kShuffle, dir_);
+  std::vector<std::string> sorted = shuffled;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted,
+            (std::vector<std::string>{".", "..", "bravo", "charlie", "delta", "echo", "zulu"}));
+  // Native: the file system's order, edited: "zulu" last.
+  std::vector<std::string> native = list(DirOrder::kNative, dir_);
+  ASSERT_EQ(native.size(), 7u);
+  EXPECT_EQ(native.back(), "zulu");
+  EXPECT_EQ(std::count(native.begin(), native.end(), "alpha"), 0);
+
+  // Under native every other directory is the kernel's.
+  Config c;
+  c.dirs = DirOrder::kNative;
+  DirsModule m(c);
+  Registry r;
+  r.BeginModule(0, "cpus");
+  r.EditDirectory(dir_, edit, "test");
+  r.BeginModule(1, "dirs");
+  m.Register(r);
+  ASSERT_EQ(mkdir((dir_ + "/sub").c_str(), 0755), 0);
+  int fd = OpenDir(dir_ + "/sub");
+  uint8_t buf[4096];
+  EXPECT_FALSE(Call(m, fd, buf, sizeof buf).has_value());
+  close(fd);
+}
+
+TEST(DirsModuleDeathTest, EditsAfterDirsRegisteredAbort) {
+  DirsModule m{Config{}};
+  Registry r;
+  r.BeginModule(0, "dirs");
+  m.Register(r);
+  r.BeginModule(1, "late");
+  EXPECT_DEATH(r.EditDirectory("/sys/devices/system/cpu", nullptr, "t"),
+               "late edits /sys/devices/system/cpu after dirs took");
+}
+
 TEST(DirsModuleTest, NativeRegistersNothing) {
   Config c;
   c.dirs = DirOrder::kNative;

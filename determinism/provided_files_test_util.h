@@ -1,5 +1,6 @@
-// Test-only: reads the virtual files modules provide (Registry::ProvideFile)
-// the way the core would at an open, without a child process.
+// Test-only: reads the virtual files modules provide (Registry::ProvideFile,
+// then ProvideFilePattern) the way the core would at an open, without a
+// child process.
 //
 //   ProvidedFiles files({&time, &procfs}, config);  // registers them, in order
 //   files.Read("/proc/uptime")                      // as thread "1" opening it
@@ -46,10 +47,17 @@ class ProvidedFiles {
       SyscallContext ctx{n, thread_, process_, memory_, config_};
       return f.provider(ctx);
     }
+    for (const Registry::ProvidedPattern& p : registry_.provided_patterns()) {
+      if (!p.pattern.Matches(path)) continue;
+      Notification n;
+      SyscallContext ctx{n, thread_, process_, memory_, config_};
+      return p.provider(ctx, path);
+    }
     return absl::NotFoundError(path);
   }
   std::string ReadOr(const std::string& path) { return Read(path).value_or("<error>"); }
 
+  Registry& registry() { return registry_; }
   ProcessState& process() { return process_; }
   ThreadState& thread() { return thread_; }
 

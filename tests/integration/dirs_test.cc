@@ -8,6 +8,7 @@
 // buffers, d_type, names that are not UTF-8, 100000 entries, /proc and
 // /sys); its output under detrun must be the native output with every
 // listing sorted.
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -232,6 +233,24 @@ std::vector<std::string> LinesStartingWith(const std::string& out, absl::string_
   return lines;
 }
 
+// How many cpuK directories the host lists: under detrun the listing of
+// /sys/devices/system/cpu has --cpus of them, so a comparison with the
+// host's runs with this many.
+int HostCpuDirectories() {
+  int n = 0;
+  if (DIR* d = opendir("/sys/devices/system/cpu")) {
+    while (const dirent* e = readdir(d)) {
+      const absl::string_view name = e->d_name;
+      if (name.size() > 3 && absl::StartsWith(name, "cpu") &&
+          name.find_first_not_of("0123456789", 3) == absl::string_view::npos) {
+        ++n;
+      }
+    }
+    closedir(d);
+  }
+  return std::clamp(n, 1, 1024);
+}
+
 // Runs the probe natively and twice under detrun, each in its own fresh
 // scratch directory under `base`; checks the detrun runs are identical,
 // sorted, and the native output sorted. Returns the detrun output.
@@ -242,7 +261,9 @@ std::string CompareProbe(const std::string& base, const std::vector<std::string>
     EXPECT_EQ(mkdir(scratch.c_str(), 0755), 0) << scratch;
     std::vector<std::string> cmd = {Probe("dirs_probe"), scratch};
     cmd.insert(cmd.end(), sections.begin(), sections.end());
-    if (under_detrun) cmd.insert(cmd.begin(), "--");
+    if (under_detrun) {
+      cmd.insert(cmd.begin(), {absl::StrCat("--cpus=", HostCpuDirectories()), "--"});
+    }
     Output o = under_detrun ? Detrun(cmd, "", timeout) : RunProgram(cmd, "", timeout);
     EXPECT_EQ(o.exit_code, 0) << o.err;
     return o.out;

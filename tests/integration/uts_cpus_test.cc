@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -120,6 +121,109 @@ TEST(CpusTest, Python) {
   EXPECT_EQ(Twice({"--cpus=4"}, command), "4 3\n");
   EXPECT_EQ(Twice({"--cpus=65"}, command), "65 64\n");
   EXPECT_EQ(Twice({"--cpus=1000"}, command), "1000 999\n");
+}
+
+// Cpus_allowed's expected lines for N CPUs (the kernel's %*pb with
+// nr_cpu_ids = N, and its cpulist).
+std::string CpusAllowedLines(int n) {
+  const int groups = (n + 31) / 32;
+  const int top = n - (groups - 1) * 32;  // bits in the first group
+  char first[24];
+  snprintf(first, sizeof first, "%llx", (1ULL << top) - 1);
+  std::string mask = first;
+  for (int g = 1; g < groups; ++g) mask += ",ffffffff";
+  const std::string list = n == 1 ? "0" : "0-" + std::to_string(n - 1);
+  return "Cpus_allowed:\t" + mask + "\nCpus_allowed_list:\t" + list + "\n";
+}
+
+TEST(CpusTest, ProcSelfStatusShowsTheVirtualCpus) {
+  EXPECT_EQ(CpusAllowedLines(1000).substr(0, 17), "Cpus_allowed:\tff,");  // the helper
+  for (int n : {1, 4, 64, 1000}) {
+    const std::string flag = "--cpus=" + std::to_string(n);
+    EXPECT_EQ(Twice({flag}, {"grep", "Cpus_allowed", "/proc/self/status"}), CpusAllowedLines(n))
+        << n;
+    // The rest is the opener's own file.
+    EXPECT_EQ(Twice({flag}, {"grep", "-E", "^(Name|Cpus_allowed)", "/proc/thread-self/status"}),
+              "Name:\tgrep\n" + CpusAllowedLines(n))
+        << n;
+  }
+  EXPECT_EQ(Twice({}, {"grep", "Cpus_allowed:", "/proc/self/status"}), "Cpus_allowed:\t1\n");
+  EXPECT_EQ(
+      Twice({"--cpus=64"}, {"sh", "-c", "cd /proc/self/. && grep Cpus_allowed_list ./status"}),
+      "Cpus_allowed_list:\t0-63\n");
+}
+
+TEST(CpusTest, PythonReadsItsStatusByPid) {
+  if (!Exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+  // In the run's pid namespace os.getpid() is 2, and /proc is the host's:
+  // /proc/2/status is some other process's file, with the virtual CPUs too.
+  const std::vector<std::string> by_pid = {
+      "/usr/bin/python3", "-c",
+      "import os\n"
+      "print(''.join(l for l in open(f'/proc/{os.getpid()}/status') if l.startswith('Cpus')),"
+      " end='')\n"
+      "print(len(os.sched_getaffinity(0)))\n"};
+  // Host pids: the process's own file, and its thread's.
+  const std::vector<std::string> own = {
+      "/usr/bin/python3", "-c",
+      "import os, threading\n"
+      "for path in (f'/proc/{os.getpid()}/status',\n"
+      "             f'/proc/{os.getpid()}/task/{threading.get_native_id()}/status'):\n"
+      "    lines = [l for l in open(path) if l.startswith(('Cpus', 'Pid:'))]\n"
+      "    assert lines[0] == f'Pid:\\t{os.getpid()}\\n', lines\n"
+      "    print(''.join(lines[1:]), end='')\n"};
+  for (int n : {1, 4, 64, 1000}) {
+    const std::string flag = "--cpus=" + std::to_string(n);
+    EXPECT_EQ(Twice({flag}, by_pid), CpusAllowedLines(n) + std::to_string(n) + "\n") << n;
+    Output o = Detrun({flag, "--pid-namespace=off", "--", own[0], own[1], own[2]});
+    EXPECT_EQ(o.exit_code, 0) << o.err;
+    EXPECT_EQ(o.out, CpusAllowedLines(n) + CpusAllowedLines(n)) << n;
+  }
+}
+
+TEST(CpusTest, CpuDirectoryListsTheVirtualCpus) {
+  const std::string count = "ls -f /sys/devices/system/cpu | grep -c '^cpu[0-9]'";
+  for (const char* dirs : {"--dirs=sorted", "--dirs=shuffle", "--dirs=native"}) {
+    for (int n : {1, 2, 4, 64, 1000}) {
+      EXPECT_EQ(Twice({dirs, "--cpus=" + std::to_string(n)}, {"sh", "-c", count}),
+                std::to_string(n) + "\n")
+          << dirs << " " << n;
+    }
+  }
+  // Exactly cpu0..cpu{N-1}; every other entry as the host lists it.
+  std::string expected;
+  for (int k = 0; k < 70; ++k) expected += "cpu" + std::to_string(k) + "\n";
+  EXPECT_EQ(Twice({"--cpus=70"},
+                  {"sh", "-c", "ls /sys/devices/system/cpu | grep '^cpu[0-9]' | sort -V"}),
+            expected);
+  const std::string others = "ls /sys/devices/system/cpu | grep -v '^cpu[0-9]' | sort";
+  Output host = RunProgram({"sh", "-c", others});
+  ASSERT_EQ(host.exit_code, 0);
+  for (const char* dirs : {"--dirs=sorted", "--dirs=native"}) {
+    EXPECT_EQ(Twice({dirs, "--cpus=70"}, {"sh", "-c", others}), host.out) << dirs;
+  }
+  // Added entries are directories (d_type), through os.scandir.
+  if (Exists("/usr/bin/python3")) {
+    EXPECT_EQ(Twice({"--cpus=300"},
+                    {"/usr/bin/python3", "-c",
+                     "import os\n"
+                     "c = [e for e in os.scandir('/sys/devices/system/cpu')\n"
+                     "     if e.name[:3] == 'cpu' and e.name[3:].isdigit()]\n"
+                     "print(len(c), all(e.is_dir(follow_symlinks=False) for e in c),\n"
+                     "      len(os.sched_getaffinity(0)), os.cpu_count())\n"}),
+              "300 True 300 300\n");
+  }
+}
+
+TEST(CpusTest, AnAddedCpuDirectoryIsOnlyInTheListing) {
+  // README "Known limits": stat of a cpuK the host lacks fails.
+  const long host_cpus = sysconf(_SC_NPROCESSORS_CONF);
+  ASSERT_LT(host_cpus, 1000);
+  Output o = Detrun({"--cpus=1000", "--", "sh", "-c",
+                     "ls /sys/devices/system/cpu | grep -qx cpu999 && echo listed;"
+                     " test -e /sys/devices/system/cpu/cpu999 || echo missing"});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, "listed\nmissing\n");
 }
 
 TEST(CpusTest, NodeAvailableParallelism) {
