@@ -18,6 +18,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf -- "$tmp"' EXIT
 printf 'all: %s\n%%.out:\n\techo $@ > /dev/null\n' "$(echo t{1..8}.out)" > "$tmp/Makefile"
 touch -d 1999-12-31 "$tmp/Makefile"
+# A Python loop of path stats for the leak report comparison.
+printf 'import os\nfor i in range(20000):\n    os.stat("/etc/passwd")\n' > "$tmp/stat_loop.py"
+LEAK_RUNS=${LEAK_RUNS:-10}
 {
   echo "# detrun benchmark results"
   echo
@@ -102,6 +105,22 @@ touch -d 1999-12-31 "$tmp/Makefile"
   echo "formatting and writing one event per call shows. The short commands also pay a fixed part"
   echo "(creating the trace, a pipe, the end record) of about a millisecond. On a loaded machine the"
   echo "same command varies by several percent between invocations: read small ratios with care.)"
+  echo
+  echo "## Leak report: the same commands with and without \`--report-leaks\` ($LEAK_RUNS interleaved runs each)"
+  echo
+  echo "The report goes to a file (\`--report-leaks=FILE\`), so that it does not reach the terminal."
+  echo
+  for cmd in "find /usr/include" "python3 $tmp/stat_loop.py"; do
+    echo "Command: \`$B/bench/compare_commands $LEAK_RUNS '$cmd' '$B/detrun -- $cmd' '$B/detrun --report-leaks=$tmp/leaks.txt -- $cmd' '$B/detrun --fs-times=real -- $cmd' '$B/detrun --fs-times=real --report-leaks=$tmp/leaks.txt -- $cmd'\`"
+    echo
+    "$B/bench/compare_commands" "$LEAK_RUNS" "$cmd" "$B/detrun -- $cmd" \
+      "$B/detrun --report-leaks=$tmp/leaks.txt -- $cmd" "$B/detrun --fs-times=real -- $cmd" \
+      "$B/detrun --fs-times=real --report-leaks=$tmp/leaks.txt -- $cmd"
+    echo
+  done
+  echo "(Under the default \`--fs-times=clamp\` every stat is notified anyway and the checks add a"
+  echo "handler; with \`--fs-times=real\` the checks make each stat of a path a notification, and"
+  echo "statfs, connect, bind, sendto with an address and the host-wide calls are notified in both.)"
   echo
   echo "## Seccomp filter: build and evaluate (Google Benchmark)"
   echo

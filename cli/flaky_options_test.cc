@@ -84,6 +84,18 @@ TEST(ParseFlakyArgsTest, FixedSourcesAreNotVariedByDefault) {
   EXPECT_THAT(o.run_options, ElementsAre("--seed=4", "--hostname=ci"));
 }
 
+// --report-leaks takes its value only after '=' (cli/subcommand_args.cc).
+TEST(ParseFlakyArgsTest, PassesStrictAndReportLeaksOn) {
+  const FlakyOptions o = ParseOk({"--strict", "--report-leaks", "--report-leaks=l.txt", "./t"});
+  EXPECT_THAT(o.run_options, ElementsAre("--strict", "--report-leaks", "--report-leaks=l.txt"));
+  EXPECT_TRUE(o.config.strict);
+  EXPECT_EQ(o.config.report_leaks, "l.txt");
+  EXPECT_THAT(o.command, ElementsAre("./t"));
+  const FlakyOptions bare = ParseOk({"--report-leaks", "./t"});
+  EXPECT_EQ(bare.config.report_leaks, "");
+  EXPECT_THAT(bare.command, ElementsAre("./t"));
+}
+
 TEST(ParseFlakyArgsTest, RefusesConflictsAndMissingFeatures) {
   EXPECT_EQ(ParseError({"--vary=random,time", "--time=2020-01-01", "./t"}),
             "--time fixes what --vary=time varies: drop one of them");

@@ -218,6 +218,17 @@ absl::Status ApplyPidNamespace(absl::string_view name, absl::string_view value,
   return ParseChoice(name, value, kPidNamespace, &config.pid_namespace);
 }
 
+// --report-leaks alone: stderr (the empty value); --report-leaks=FILE.
+absl::Status ApplyReportLeaks(absl::string_view, absl::string_view value, Config& config) {
+  config.report_leaks = std::string(value);
+  return absl::OkStatus();
+}
+
+absl::Status ApplyStrict(absl::string_view, absl::string_view, Config& config) {
+  config.strict = true;
+  return absl::OkStatus();
+}
+
 absl::Status ApplyVerbose(absl::string_view, absl::string_view, Config& config) {
   config.verbose = true;
   return absl::OkStatus();
@@ -232,6 +243,9 @@ struct OptionSpec {
   // --native (which intercepts nothing).
   bool needs_interception;
   absl::Status (*apply)(absl::string_view name, absl::string_view value, Config& config);
+  // The value is optional: --opt alone (the value is then empty) or
+  // --opt=VALUE; the next argument is never taken as its value.
+  bool optional_value = false;
 };
 
 constexpr OptionSpec kOptions[] = {
@@ -249,6 +263,8 @@ constexpr OptionSpec kOptions[] = {
     {"allow-read", true, true, ApplyAllowRead},
     {"allow-write", true, true, ApplyAllowWrite},
     {"no-network", false, true, ApplyNoNetwork},
+    {"report-leaks", false, true, ApplyReportLeaks, true},
+    {"strict", false, true, ApplyStrict},
     {"pid-namespace", true, true, ApplyPidNamespace},
     {"native", false, false, ApplyNative},
     {"verbose", false, false, ApplyVerbose},
@@ -321,7 +337,14 @@ absl::StatusOr<CommandLine> ParseCommandLine(
     }
 
     absl::string_view value;
-    if (!spec->takes_value) {
+    if (spec->optional_value) {
+      if (inline_value) {
+        value = body.substr(equals + 1);
+        if (value.empty()) {
+          return InvalidValue(name, value, "expected a file path (or no '=' for stderr)");
+        }
+      }
+    } else if (!spec->takes_value) {
       if (inline_value) return NoValueAllowed(name, arg);
     } else if (inline_value) {
       value = body.substr(equals + 1);
@@ -369,6 +392,11 @@ absl::StatusOr<CommandLine> ParseCommandLine(
     }
   }
   return result;
+}
+
+bool RunOptionValueOptional(std::string_view name) {
+  const OptionSpec* spec = FindOption(absl::string_view(name.data(), name.size()));
+  return spec != nullptr && spec->optional_value;
 }
 
 std::optional<bool> RunOptionTakesValue(std::string_view name) {
@@ -498,6 +526,29 @@ Confinement:
                         namespace can be made, the run goes on with host
                         pids (--verbose says why).
                       off: host pids, no namespace.
+
+Leak report:
+  --report-leaks[=FILE]
+                      When the command ends, list what reached it that
+                      detrun did not make deterministic: opens of /proc and
+                      /sys files it does not virtualize, inode numbers
+                      (stat of a path, directory listings), statfs figures,
+                      IPv4/IPv6 connections (connect, bind, sendto),
+                      host-wide syscalls (syslog, adjtimex,
+                      keyctl, kcmp, ...) and trapped rdtsc reads: one line
+                      per kind with its count and up to 3 examples, on
+                      stderr as "detrun: " lines after the command's own
+                      output, or in FILE (replaced). The exit status stays
+                      the command's. Costs one notification per stat,
+                      statfs, network and listed call. Every --record
+                      trace holds the same report.
+  --strict            Fail each leaking call listed above with EPERM instead
+                      of letting it reach the host (inode numbers are only
+                      reported: every program stats paths and lists
+                      directories), and report as --report-leaks does (to
+                      stderr unless --report-leaks=FILE), ending with how
+                      many calls were refused. The exit status stays the
+                      command's, whatever it made of the refusals.
 
 Other:
   --native            No interception at all: run COMMAND as it is, as a

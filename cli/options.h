@@ -82,6 +82,9 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
 // option, else whether it takes a value. --help and --version are not run
 // options.
 std::optional<bool> RunOptionTakesValue(std::string_view name);
+// Whether run option `name` takes an optional value: --name or --name=VALUE
+// (--report-leaks), never a separate argument.
+bool RunOptionValueOptional(std::string_view name);
 
 // The command that starts at args[first]: an error naming `usage` when
 // there is none or its name is empty. Shared by detrun and its subcommands.

@@ -236,6 +236,41 @@ TEST(ParseCommandLineTest, ExactMessages) {
             "--native runs without interception; it cannot be combined with --seed");
 }
 
+// --report-leaks takes an optional value, only after '='.
+TEST(ParseCommandLineTest, ReportLeaksAndStrict) {
+  CommandLine plain = ParseOk({"ls"});
+  EXPECT_FALSE(plain.config.report_leaks.has_value());
+  EXPECT_FALSE(plain.config.strict);
+  EXPECT_FALSE(plain.config.leak_checks());
+
+  CommandLine to_stderr = ParseOk({"--report-leaks", "leaks.txt"});
+  EXPECT_EQ(to_stderr.config.report_leaks, "");
+  EXPECT_THAT(to_stderr.command, ElementsAre("leaks.txt"));  // never the value
+  EXPECT_TRUE(to_stderr.config.leak_checks());
+
+  CommandLine to_file = ParseOk({"--report-leaks=out/leaks.txt", "--strict", "--", "make"});
+  EXPECT_EQ(to_file.config.report_leaks, "out/leaks.txt");
+  EXPECT_TRUE(to_file.config.strict);
+  EXPECT_EQ(to_file.config.explicitly_set, (std::set<std::string>{"report-leaks", "strict"}));
+
+  CommandLine strict = ParseOk({"--strict", "true"});
+  EXPECT_FALSE(strict.config.report_leaks.has_value());
+  EXPECT_TRUE(strict.config.leak_checks());
+  CommandLine record = ParseOk({"--record=t", "true"});
+  EXPECT_TRUE(record.config.leak_checks());
+
+  EXPECT_EQ(ParseError({"--report-leaks=", "x"}),
+            "invalid --report-leaks value '': expected a file path (or no '=' for stderr)");
+  EXPECT_EQ(ParseError({"--strict=1", "x"}), "option --strict takes no value (got '--strict=1')");
+  EXPECT_EQ(ParseError({"--native", "--report-leaks", "x"}),
+            "--native runs without interception; it cannot be combined with --report-leaks");
+  EXPECT_EQ(ParseError({"--native", "--strict", "x"}),
+            "--native runs without interception; it cannot be combined with --strict");
+  EXPECT_EQ(RunOptionTakesValue("report-leaks"), false);
+  EXPECT_TRUE(RunOptionValueOptional("report-leaks"));
+  EXPECT_FALSE(RunOptionValueOptional("record"));
+}
+
 TEST(ParseCommandLineTest, RefusesMalformedCommandLines) {
   const std::vector<BadCase> cases = {
       {{"--bogus", "x"}, "unknown option '--bogus'"},
@@ -439,6 +474,8 @@ TEST(HelpTextTest, DocumentsEveryOptionAndExitCode) {
                              "shuffle",
                              "native",
                              "--record=FILE",
+                             "--report-leaks[=FILE]",
+                             "--strict",
                              "--chaos=SEED",
                              "--native",
                              "--allow-read=PATH",

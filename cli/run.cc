@@ -1,6 +1,10 @@
 #include "cli/run.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +16,7 @@
 #include "core/exit_status.h"
 #include "core/landlock.h"
 #include "core/launcher.h"
+#include "core/leak_report.h"
 #include "core/supervisor.h"
 #include "determinism/at_random_module.h"
 #include "determinism/chaos_module.h"
@@ -91,6 +96,17 @@ absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& 
   return modules;
 }
 
+bool WriteAll(int fd, const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 }  // namespace
 
 int RunCommand(const Config& config, const std::vector<std::string>& command) {
@@ -114,6 +130,21 @@ int RunCommand(const Config& config, const std::vector<std::string>& command) {
         TraceSession::Start(config, *resolved, kDetrunVersion);
     if (!t.ok()) return Fail(kExitInternalError, t.status().message());
     trace = *std::move(t);
+  }
+
+  // --report-leaks=FILE: opened now too, for the same reason. The report
+  // goes there, or to stderr (--report-leaks, --strict), once every
+  // process of the run is gone, so it never interleaves with the
+  // command's output.
+  UniqueFd leak_file;
+  const bool report_leaks = config.report_leaks.has_value() || config.strict;
+  if (config.report_leaks && !config.report_leaks->empty()) {
+    leak_file.reset(open(config.report_leaks->c_str(),
+                         O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+    if (!leak_file.ok()) {
+      return Fail(kExitInternalError, absl::StrCat("--report-leaks: cannot write ",
+                                                   *config.report_leaks, ": ", strerror(errno)));
+    }
   }
 
   UniqueFd ruleset;
@@ -169,6 +200,13 @@ int RunCommand(const Config& config, const std::vector<std::string>& command) {
     if (absl::Status st = trace->Finish(result); !st.ok()) {
       KillAllDescendants();
       return Fail(kExitInternalError, st.message());
+    }
+  }
+  if (report_leaks && result.ok() && result->launch_error.ok() && supervisor.leaks() != nullptr) {
+    const std::string text = FormatLeakReport(supervisor.leaks()->Summary());
+    if (!WriteAll(leak_file.ok() ? leak_file.get() : STDERR_FILENO, text) && leak_file.ok()) {
+      return Fail(kExitInternalError, absl::StrCat("--report-leaks: cannot write ",
+                                                   *config.report_leaks, ": ", strerror(errno)));
     }
   }
   if (!result.ok()) {

@@ -75,7 +75,10 @@ absl::StatusOr<SubcommandArgs> ParseSubcommandArgs(
                        std::string(subcommand), " --help)"));
     }
     std::string value;
-    if (!*takes_value) {
+    const bool optional_value = !own && RunOptionValueOptional(name);
+    if (optional_value) {
+      if (inline_value) value = std::string(body.substr(equals + 1));
+    } else if (!*takes_value) {
       if (inline_value) {
         return absl::InvalidArgumentError(
             absl::StrCat("option --", name, " takes no value (got ", Quote(arg), ")"));
@@ -97,8 +100,9 @@ absl::StatusOr<SubcommandArgs> ParseSubcommandArgs(
     if (own) {
       result.own.emplace_back(name, value);
     } else {
-      result.run_options.push_back(*takes_value ? absl::StrCat("--", name, "=", value)
-                                                : absl::StrCat("--", name));
+      result.run_options.push_back(*takes_value || (optional_value && inline_value)
+                                       ? absl::StrCat("--", name, "=", value)
+                                       : absl::StrCat("--", name));
     }
     ++i;
   }

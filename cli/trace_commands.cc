@@ -82,6 +82,7 @@ int ShowCommand(const std::vector<std::string>& args) {
   });
   if (!contents.ok()) return TraceError(path, contents.status());
   Print(FormatEnd(contents->end) + "\n");
+  Print(FormatLeaks(contents->end));
   if (fflush(stdout) != 0) return Error(absl::StrCat("cannot write to stdout: ", strerror(errno)));
   return kExitTraceSame;
 }
@@ -121,6 +122,9 @@ int ReplayCommand(const std::vector<std::string>& args) {
 
   Config config = header.config;
   config.record_path = replayed;
+  // The new trace holds the leak report; a recorded --report-leaks=FILE
+  // must not overwrite that file (--strict stays: it changes the run).
+  config.report_leaks.reset();
   if (chdir(header.cwd.c_str()) != 0) {
     unlink(replayed.c_str());
     return Error(absl::StrCat("cannot enter the recorded directory ", header.cwd, ": ", strerror(errno)));

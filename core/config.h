@@ -56,10 +56,21 @@ struct Config {
   bool pid_namespace = true;
   // --verbose: log every intercepted call to stderr.
   bool verbose = false;
+  // --report-leaks[=FILE]: at exit, list what reached the command that
+  // detrun did not make deterministic (core/leak_report.h): to stderr when
+  // the value is empty, else to FILE.
+  std::optional<std::string> report_leaks;
+  // --strict: each leaking call fails with EPERM; implies the report (to
+  // stderr unless --report-leaks=FILE).
+  bool strict = false;
 
   // Long option names (without "--") that the user set explicitly, so that
   // options whose module has not landed can be refused instead of ignored.
   std::set<std::string> explicitly_set;
+
+  // Whether the leak checks run: for the report, for --strict, and for the
+  // leak section every trace holds.
+  bool leak_checks() const { return report_leaks.has_value() || strict || record_path.has_value(); }
 
   bool landlock_requested() const {
     return !allow_read.empty() || !allow_write.empty();

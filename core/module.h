@@ -43,6 +43,7 @@
 namespace detrun {
 
 class ChildMemory;
+class LeakReport;
 struct ProcessState;
 struct ThreadState;
 
@@ -360,6 +361,16 @@ class Registry {
   // The edits registered so far; from now on EditDirectory aborts.
   const std::vector<EditedDirectory>& TakeEditedDirectories();
 
+  // The run's leak report (core/leak_report.h), or nullptr when the run
+  // does not ask for one (no --report-leaks, --strict or --record). A
+  // module that lets the command observe a host fact outside a syscall
+  // keeps the pointer and reports each occurrence: e.g. a trapped rdtsc,
+  //   if (leaks_) leaks_->Record(LeakCategory::kRdtsc, thread.id, "rdtsc", "");
+  // and, when leaks_->strict(), refuses it (then leaks_->CountRefused()).
+  // Set by the supervisor before any module registers.
+  LeakReport* leaks() const { return leaks_; }
+  void set_leaks(LeakReport* leaks) { leaks_ = leaks; }
+
   // Denials and notify rules merged into one policy: `base` (escape
   // denials, --no-network) first, so a denial always wins.
   SyscallPolicy BuildPolicy(SyscallPolicy base) const;
@@ -383,6 +394,7 @@ class Registry {
   std::string edits_taken_by_;  // the module that took them, once taken
   int current_module_ = -1;
   std::string current_name_;
+  LeakReport* leaks_ = nullptr;
 };
 
 }  // namespace detrun

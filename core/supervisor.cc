@@ -29,6 +29,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/leak_checks.h"
 #include "core/linux_compat.h"
 #include "core/syscall_table.h"
 #include "core/tsc_trap.h"
@@ -202,12 +203,20 @@ Supervisor::Supervisor(const Config& config, std::vector<Module*> modules)
     : config_(config), modules_(std::move(modules)) {
   sigemptyset(&original_mask_);
   RegisterCore(registry_);
+  // Leak checks (leak_checks.h): ahead of every module, to see what they
+  // answer too; opens after the virtual files, to see only the others.
+  if (config_.leak_checks()) {
+    leaks_ = std::make_unique<LeakReport>(config_.strict);
+    RegisterLeakChecks(registry_, *leaks_);
+    registry_.set_leaks(leaks_.get());
+  }
   for (size_t i = 0; i < modules_.size(); ++i) {
     registry_.BeginModule(static_cast<int>(i), std::string(modules_[i]->name()));
     modules_[i]->Register(registry_);
   }
   // One open handler for the files the modules provide (virtual_files.h).
   VirtualFiles::Install(registry_, config_);
+  if (leaks_) RegisterLeakOpenChecks(registry_, *leaks_);
   dispatch_ = registry_.BuildDispatch();
   for (Module* m : modules_) wants_exec_stop_ |= m->WantsExecStop();
   keep_traced_ = !config_.native && config_.tsc != TscMode::kNative;

@@ -43,6 +43,7 @@
 #include "core/child_memory.h"
 #include "core/config.h"
 #include "core/launcher.h"
+#include "core/leak_report.h"
 #include "core/module.h"
 #include "core/process_table.h"
 
@@ -93,6 +94,9 @@ class Supervisor {
 
   const ProcessTable& processes() const { return *table_; }
 
+  // The run's leak report, or nullptr when config.leak_checks() is false.
+  const LeakReport* leaks() const { return leaks_.get(); }
+
  private:
   class Loop;
   void RegisterCore(Registry& registry);
@@ -125,6 +129,7 @@ class Supervisor {
   // Set when the run must end (exit 125): e.g. a process could not be
   // patched after exec.
   absl::Status run_error_;
+  std::unique_ptr<LeakReport> leaks_;
   Registry registry_;
   std::vector<std::vector<Registry::Entry>> dispatch_;
   std::unique_ptr<ProcessTable> table_;

@@ -413,6 +413,39 @@ class Differ {
       }
       absl::StrAppend(&report_, "  classification: exit status\n");
     }
+    NoteLeaks();
+  }
+
+  // The leak reports (trace format 2) never count as a difference: the
+  // calls they count are events, compared above, and their examples name
+  // host facts (/proc/[pid]/...) that may differ between runs of the same
+  // program. When the runs differ, they say what may explain it.
+  void NoteLeaks() {
+    if (differences_ == 0) return;
+    auto describe = [](const std::optional<LeakSummary>& leaks) -> std::string {
+      if (!leaks || leaks->total() == 0) return "";
+      std::vector<std::string> kinds;
+      for (const LeakSummary::Category& c : leaks->categories) {
+        std::string k = absl::StrCat(std::string(LeakCategoryName(c.category)), " ", c.count);
+        if (!c.examples.empty()) {
+          const LeakExample& e = c.examples[0];
+          absl::StrAppend(&k, " (e.g. ", e.syscall, e.detail.empty() ? "" : " ", e.detail, " [",
+                          e.thread, "])");
+        }
+        kinds.push_back(std::move(k));
+      }
+      return absl::StrJoin(kinds, ", ");
+    };
+    const std::string la = describe(a_.contents.end.leaks);
+    const std::string lb = describe(b_.contents.end.leaks);
+    if (la.empty() && lb.empty()) return;
+    constexpr char kWhat[] = "note: host facts detrun does not control reached the command (leak report";
+    if (la == lb) {
+      absl::StrAppend(&report_, kWhat, " of both): ", la, "\n");
+      return;
+    }
+    if (!la.empty()) absl::StrAppend(&report_, kWhat, " of ", options_.label_a, "): ", la, "\n");
+    if (!lb.empty()) absl::StrAppend(&report_, kWhat, " of ", options_.label_b, "): ", lb, "\n");
   }
 
   Side& a_;

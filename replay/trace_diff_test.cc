@@ -99,6 +99,42 @@ TEST_F(DiffTest, IdenticalRunsDiffClean) {
   EXPECT_THAT(r.report, HasSubstr("identical: 6 events in 2 processes"));
 }
 
+// The leak reports never make a difference; when the runs differ they
+// are noted, once when both runs leaked the same.
+TEST_F(DiffTest, LeakReportsAreNotedOnlyWhenTheRunsDiffer) {
+  LeakReport leaks(false);
+  leaks.Record(LeakCategory::kProc, ThreadIdentity{ProcessIdentity::Root(), 0}, "openat",
+               "/proc/self/stat");
+  Spec a = Base();
+  a.end.leaks = leaks.Summary();
+  Spec b = a;
+  b.header.config.strict = false;
+  DiffResult same = Diff(a, b);
+  EXPECT_TRUE(same.identical) << same.report;
+  EXPECT_THAT(same.report, Not(HasSubstr("leak")));
+  // Other examples, same events: still identical.
+  LeakReport other(false);
+  other.Record(LeakCategory::kProc, ThreadIdentity{ProcessIdentity::Root(), 0}, "openat",
+               "/proc/[pid]/stat");
+  b.end.leaks = other.Summary();
+  EXPECT_TRUE(Diff(a, b).identical);
+
+  b.end.leaks = a.end.leaks;
+  b.end.stdout_record.xxh3 = "00000000000000cc";
+  DiffResult output = Diff(a, b);
+  EXPECT_FALSE(output.identical);
+  EXPECT_THAT(output.report,
+              HasSubstr("note: host facts detrun does not control reached the command (leak "
+                        "report of both): proc 1 (e.g. openat /proc/self/stat [1])\n"));
+  b.end.leaks = LeakSummary{};
+  DiffResult one_side = Diff(a, b);
+  EXPECT_THAT(one_side.report, HasSubstr("(leak report of A): proc 1"));
+  EXPECT_THAT(one_side.report, Not(HasSubstr("leak report of B")));
+  // --strict changes answers: a configuration difference.
+  b.header.config.strict = true;
+  EXPECT_THAT(Diff(a, b).report, HasSubstr("strict: no vs yes"));
+}
+
 TEST_F(DiffTest, ASeedChangeIsClassifiedAtTheFirstCallWhoseAnswerDiffers) {
   Spec b = Base();
   b.header.config.seed = 2;

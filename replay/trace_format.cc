@@ -158,7 +158,7 @@ std::string_view ProcessOf(std::string_view thread) { return thread.substr(0, th
 
 bool IdentityLess(std::string_view a, std::string_view b) { return IdentityKey(a) < IdentityKey(b); }
 
-json::Value ConfigToJson(const Config& c) {
+json::Value ConfigToJson(const Config& c, int version) {
   json::Value o = json::Value::Object();
   o.Add("seed", json::Value::Uint(c.seed));
   o.Add("time", json::Value::String(absl::FormatTime(kTimeFormat, c.start_time, absl::UTCTimeZone())));
@@ -168,8 +168,10 @@ json::Value ConfigToJson(const Config& c) {
   o.Add("cpus", json::Value::Uint(c.cpus));
   o.Add("fs_times", json::Value::String(std::string(kFsTimesWords[static_cast<int>(c.fs_times)])));
   o.Add("dirs", json::Value::String(std::string(kDirWords[static_cast<int>(c.dirs)])));
-  o.Add("tsc", json::Value::String(std::string(kTscWords[static_cast<int>(c.tsc)])));
-  o.Add("chaos", c.chaos_seed ? json::Value::Uint(*c.chaos_seed) : json::Value());
+  if (version >= 2) {
+    o.Add("tsc", json::Value::String(std::string(kTscWords[static_cast<int>(c.tsc)])));
+    o.Add("chaos", c.chaos_seed ? json::Value::Uint(*c.chaos_seed) : json::Value());
+  }
   o.Add("record", c.record_path ? json::Value::String(*c.record_path) : json::Value());
   o.Add("native", json::Value::Bool(c.native));
   o.Add("allow_read", StringArray(c.allow_read));
@@ -177,12 +179,16 @@ json::Value ConfigToJson(const Config& c) {
   o.Add("no_network", json::Value::Bool(c.no_network));
   o.Add("pid_namespace", json::Value::Bool(c.pid_namespace));
   o.Add("verbose", json::Value::Bool(c.verbose));
+  if (version >= 2) {
+    o.Add("report_leaks", c.report_leaks ? json::Value::String(*c.report_leaks) : json::Value());
+    o.Add("strict", json::Value::Bool(c.strict));
+  }
   o.Add("explicitly_set",
         StringArray(std::vector<std::string>(c.explicitly_set.begin(), c.explicitly_set.end())));
   return o;
 }
 
-absl::StatusOr<Config> ConfigFromJson(const json::Value& value) {
+absl::StatusOr<Config> ConfigFromJson(const json::Value& value, int version) {
   Config c;
   json::Fields f(value, "config");
   f.Uint("seed", &c.seed);
@@ -208,21 +214,21 @@ absl::StatusOr<Config> ConfigFromJson(const json::Value& value) {
   if (fs >= 0) c.fs_times = static_cast<FsTimes>(fs);
   const int dirs = f.Choice("dirs", {"sorted", "shuffle", "native"});
   if (dirs >= 0) c.dirs = static_cast<DirOrder>(dirs);
-  // "tsc" and "chaos" came after the first traces of this format version:
-  // a trace without them was recorded with the host's counter, no chaos.
-  if (f.Get("tsc", false) != nullptr) {
+  // Version 1 has no "tsc" and "chaos": such a run read the host's
+  // counter and had no chaos.
+  if (version >= 2) {
     const int tsc = f.Choice("tsc", {"emulate", "trap", "native"});
     if (tsc >= 0) c.tsc = static_cast<TscMode>(tsc);
+    if (const json::Value* chaos = f.Get("chaos", true); chaos != nullptr && !chaos->is_null()) {
+      uint64_t seed = 0;
+      if (chaos->GetUint64(&seed)) {
+        c.chaos_seed = seed;
+      } else {
+        f.Fail("config: \"chaos\" must be an unsigned 64-bit integer or null");
+      }
+    }
   } else {
     c.tsc = TscMode::kNative;
-  }
-  if (const json::Value* chaos = f.Get("chaos", false); chaos != nullptr && !chaos->is_null()) {
-    uint64_t seed = 0;
-    if (chaos->GetUint64(&seed)) {
-      c.chaos_seed = seed;
-    } else {
-      f.Fail("config: \"chaos\" must be an unsigned 64-bit integer or null");
-    }
   }
   if (const json::Value* record = f.Get("record", true); record != nullptr) {
     if (record->is_string()) {
@@ -237,6 +243,16 @@ absl::StatusOr<Config> ConfigFromJson(const json::Value& value) {
   f.Bool("no_network", &c.no_network);
   f.Bool("pid_namespace", &c.pid_namespace);
   f.Bool("verbose", &c.verbose);
+  if (version >= 2) {
+    if (const json::Value* leaks = f.Get("report_leaks", true); leaks != nullptr) {
+      if (leaks->is_string()) {
+        c.report_leaks = leaks->string();
+      } else if (!leaks->is_null()) {
+        f.Fail("config: \"report_leaks\" must be a string or null");
+      }
+    }
+    f.Bool("strict", &c.strict);
+  }
   std::vector<std::string> set;
   f.Strings("explicitly_set", &set);
   c.explicitly_set = std::set<std::string>(set.begin(), set.end());
@@ -247,10 +263,10 @@ absl::StatusOr<Config> ConfigFromJson(const json::Value& value) {
 std::string HeaderLine(const TraceHeader& h) {
   json::Value o = json::Value::Object();
   o.Add("format", json::Value::String(kTraceFormatName));
-  o.Add("version", json::Value::Int(kTraceFormatVersion));
+  o.Add("version", json::Value::Int(h.version));
   o.Add("detrun", json::Value::String(h.detrun_version));
   o.Add("recorded_at", json::Value::String(h.recorded_at));
-  o.Add("config", ConfigToJson(h.config));
+  o.Add("config", ConfigToJson(h.config, h.version));
   o.Add("argv", StringArray(h.argv));
   o.Add("path", json::Value::String(h.path));
   o.Add("cwd", json::Value::String(h.cwd));
@@ -288,12 +304,13 @@ absl::StatusOr<TraceHeader> ParseHeader(const json::Value& line) {
   if (version == nullptr || !version->GetInt64(&v)) {
     return absl::InvalidArgumentError("the header has no valid format version");
   }
-  if (v != kTraceFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrCat("trace format version ", v,
-                                                      " is not supported (this detrun reads version ",
-                                                      kTraceFormatVersion, ")"));
+  if (v < kOldestTraceFormatVersion || v > kTraceFormatVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("trace format version ", v, " is not supported (this detrun reads versions ",
+                     kOldestTraceFormatVersion, " to ", kTraceFormatVersion, ")"));
   }
   TraceHeader h;
+  h.version = static_cast<int>(v);
   json::Fields f(line, "header");
   std::string name;
   int64_t ignored_version;
@@ -302,7 +319,7 @@ absl::StatusOr<TraceHeader> ParseHeader(const json::Value& line) {
   f.Str("detrun", &h.detrun_version);
   f.Str("recorded_at", &h.recorded_at);
   if (const json::Value* config = f.Get("config", true); config != nullptr) {
-    absl::StatusOr<Config> c = ConfigFromJson(*config);
+    absl::StatusOr<Config> c = ConfigFromJson(*config, h.version);
     if (!c.ok()) {
       f.Fail(std::string(c.status().message()));
     } else {
@@ -478,11 +495,13 @@ std::string EndLine(const TraceEnd& end) {
   if (!end.error.empty()) o.Add("error", json::Value::String(end.error));
   o.Add("stdout", OutputToJson(end.stdout_record));
   o.Add("stderr", OutputToJson(end.stderr_record));
+  if (end.leaks) o.Add("leaks", LeaksToJson(*end.leaks));
   return json::Serialize(o);
 }
 
 absl::StatusOr<TraceEnd> ParseEnd(const json::Value& line) {
   TraceEnd end;
+  end.leaks.reset();
   json::Fields f(line, "end record");
   std::string e;
   f.Str("e", &e);
@@ -505,9 +524,93 @@ absl::StatusOr<TraceEnd> ParseEnd(const json::Value& line) {
       end.stderr_record = *r;
     }
   }
+  if (const json::Value* v = f.Get("leaks", false); v != nullptr) {
+    absl::StatusOr<LeakSummary> leaks = LeaksFromJson(*v);
+    if (!leaks.ok()) {
+      f.Fail(std::string(leaks.status().message()));
+    } else {
+      end.leaks = *std::move(leaks);
+    }
+  }
   if (absl::Status s = f.Done(); !s.ok()) return s;
   if (end.stdout_record.merged) return absl::InvalidArgumentError("end record: stdout cannot be merged");
   return end;
+}
+
+json::Value LeaksToJson(const LeakSummary& leaks) {
+  json::Value o = json::Value::Object();
+  o.Add("strict", json::Value::Bool(leaks.strict));
+  o.Add("refused", json::Value::Uint(leaks.refused));
+  json::Value kinds = json::Value::Array();
+  for (const LeakSummary::Category& c : leaks.categories) {
+    json::Value k = json::Value::Object();
+    k.Add("kind", json::Value::String(std::string(LeakCategoryName(c.category))));
+    k.Add("count", json::Value::Uint(c.count));
+    json::Value examples = json::Value::Array();
+    for (const LeakExample& e : c.examples) {
+      json::Value x = json::Value::Object();
+      x.Add("t", json::Value::String(e.thread));
+      x.Add("n", json::Value::String(e.syscall));
+      x.Add("d", json::Value::String(e.detail));
+      examples.Push(std::move(x));
+    }
+    k.Add("examples", std::move(examples));
+    kinds.Push(std::move(k));
+  }
+  o.Add("kinds", std::move(kinds));
+  return o;
+}
+
+absl::StatusOr<LeakSummary> LeaksFromJson(const json::Value& value) {
+  LeakSummary leaks;
+  json::Fields f(value, "end record: leaks");
+  f.Bool("strict", &leaks.strict);
+  f.Uint("refused", &leaks.refused);
+  const json::Value* kinds = f.Get("kinds", true);
+  if (absl::Status s = f.Done(); !s.ok()) return s;
+  if (!kinds->is_array()) return absl::InvalidArgumentError("end record: leaks: \"kinds\" must be an array");
+  int last = -1;
+  for (const json::Value& k : kinds->array()) {
+    LeakSummary::Category c;
+    json::Fields kf(k, "end record: leaks: kind");
+    std::string name;
+    kf.Str("kind", &name);
+    kf.Uint("count", &c.count);
+    const json::Value* examples = kf.Get("examples", true);
+    if (absl::Status s = kf.Done(); !s.ok()) return s;
+    const std::optional<LeakCategory> category = LeakCategoryFromName(name);
+    if (!category) {
+      return absl::InvalidArgumentError(absl::StrCat("end record: leaks: unknown kind \"", name, "\""));
+    }
+    // In category order, each once, each counted: the canonical form.
+    if (static_cast<int>(*category) <= last || c.count == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("end record: leaks: kind \"", name, "\" is out of order, repeated or zero"));
+    }
+    last = static_cast<int>(*category);
+    c.category = *category;
+    if (!examples->is_array() || examples->array().size() > LeakReport::kExamples ||
+        examples->array().size() > c.count) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("end record: leaks: \"examples\" of \"", name, "\" must be an array of at most ",
+                       LeakReport::kExamples, " (and at most \"count\")"));
+    }
+    for (const json::Value& x : examples->array()) {
+      LeakExample e;
+      json::Fields xf(x, "end record: leaks: example");
+      xf.Str("t", &e.thread);
+      xf.Str("n", &e.syscall);
+      xf.Str("d", &e.detail);
+      if (absl::Status s = xf.Done(); !s.ok()) return s;
+      if (!IsValidIdentity(e.thread, true)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("end record: leaks: bad identity \"", e.thread, "\""));
+      }
+      c.examples.push_back(std::move(e));
+    }
+    leaks.categories.push_back(std::move(c));
+  }
+  return leaks;
 }
 
 std::string FooterLine(const TraceFooter& footer) {

@@ -1,4 +1,4 @@
-// The trace format, version 1: what each line of a trace holds, and the
+// The trace format, version 2: what each line of a trace holds, and the
 // one place that turns those records into lines and lines back into
 // records. docs/trace-format.md describes it for people; this header is
 // the code's side of the same contract.
@@ -35,14 +35,21 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/config.h"
+#include "core/leak_report.h"
 #include "replay/json.h"
 
 namespace detrun {
 
 inline constexpr char kTraceFormatName[] = "detrun-trace";
-inline constexpr int kTraceFormatVersion = 1;
+// The version detrun writes. Version 2 added the leak report (the end
+// record's "leaks") and the options "report_leaks" and "strict" to the
+// config; readers still accept version 1 traces, which have neither, and
+// `detrun show --json` writes each trace again in its own version.
+inline constexpr int kTraceFormatVersion = 2;
+inline constexpr int kOldestTraceFormatVersion = 1;
 
 struct TraceHeader {
+  int version = kTraceFormatVersion;  // of the format
   std::string detrun_version;
   std::string recorded_at;  // RFC 3339, UTC; never compared by diff
   Config config;            // config.record_path: never compared by diff
@@ -101,6 +108,10 @@ struct TraceEnd {
   std::string error;               // detrun's message when it failed the run
   OutputRecord stdout_record;
   OutputRecord stderr_record;
+  // What reached the command that detrun did not make deterministic
+  // (core/leak_report.h). Always set in version 2, never in version 1
+  // (ParseEnd leaves it unset when the line has none).
+  std::optional<LeakSummary> leaks = LeakSummary{};
 };
 
 struct TraceFooter {
@@ -128,8 +139,13 @@ absl::StatusOr<TraceEnd> ParseEnd(const json::Value& line);
 absl::StatusOr<TraceFooter> ParseFooter(const json::Value& line);
 
 // Config <-> JSON (part of the header), exposed for tests.
-json::Value ConfigToJson(const Config& config);
-absl::StatusOr<Config> ConfigFromJson(const json::Value& value);
+// `version`: the format version whose fields to write or expect.
+json::Value ConfigToJson(const Config& config, int version = kTraceFormatVersion);
+absl::StatusOr<Config> ConfigFromJson(const json::Value& value,
+                                      int version = kTraceFormatVersion);
+// The end record's "leaks" <-> LeakSummary.
+json::Value LeaksToJson(const LeakSummary& leaks);
+absl::StatusOr<LeakSummary> LeaksFromJson(const json::Value& value);
 
 // Process identities as written in traces: "1", "1.2.3", "0.4" (never
 // matched) for processes; a thread adds ":N". Valid means digits and dots

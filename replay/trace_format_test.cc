@@ -11,6 +11,7 @@ namespace detrun {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 Config EveryFieldSet() {
   Config c;
@@ -29,6 +30,8 @@ Config EveryFieldSet() {
   c.no_network = true;
   c.pid_namespace = false;
   c.verbose = true;
+  c.report_leaks = "leaks.txt";
+  c.strict = true;
   c.explicitly_set = {"seed", "time", "record"};
   return c;
 }
@@ -49,6 +52,8 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.no_network, b.no_network);
   EXPECT_EQ(a.pid_namespace, b.pid_namespace);
   EXPECT_EQ(a.verbose, b.verbose);
+  EXPECT_EQ(a.report_leaks, b.report_leaks);
+  EXPECT_EQ(a.strict, b.strict);
   EXPECT_EQ(a.explicitly_set, b.explicitly_set);
 }
 
@@ -103,10 +108,81 @@ TEST(TraceFormatTest, HeaderNamesForeignFilesAndOtherVersions) {
   EXPECT_THAT(ParseHeader(*json::Parse("{\"a\":1}")).status().message(),
               HasSubstr("not a detrun trace"));
   std::string line = HeaderLine(SampleHeader());
-  line.replace(line.find("\"version\":1"), 11, "\"version\":2");
+  line.replace(line.find("\"version\":2"), 11, "\"version\":3");
   absl::Status s = ParseHeader(*json::Parse(line)).status();
-  EXPECT_THAT(s.message(), HasSubstr("trace format version 2 is not supported"));
+  EXPECT_THAT(s.message(), HasSubstr("trace format version 3 is not supported"));
   EXPECT_TRUE(absl::IsFailedPrecondition(s));
+  line.replace(line.find("\"version\":3"), 11, "\"version\":0");
+  EXPECT_THAT(ParseHeader(*json::Parse(line)).status().message(),
+              HasSubstr("trace format version 0 is not supported"));
+}
+
+// Version 1 traces (before the leak report) are still read, and written
+// again in version 1: no "report_leaks" or "strict" in their config.
+TEST(TraceFormatTest, Version1HeadersRoundTripAsVersion1) {
+  TraceHeader h = SampleHeader();
+  h.version = 1;
+  const std::string line = HeaderLine(h);
+  EXPECT_THAT(line, HasSubstr("\"version\":1,"));
+  EXPECT_THAT(line, Not(HasSubstr("report_leaks")));
+  EXPECT_THAT(line, Not(HasSubstr("strict")));
+  absl::StatusOr<TraceHeader> back = ParseHeader(*json::Parse(line));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->version, 1);
+  EXPECT_FALSE(back->config.report_leaks.has_value());
+  EXPECT_FALSE(back->config.strict);
+  EXPECT_EQ(HeaderLine(*back), line);
+  // A version 2 config without them is incomplete.
+  h.version = 2;
+  std::string v2 = HeaderLine(h);
+  EXPECT_THAT(v2, HasSubstr("\"report_leaks\":\"leaks.txt\",\"strict\":true"));
+  v2.replace(v2.find(",\"strict\":true"), 14, "");
+  EXPECT_THAT(ParseHeader(*json::Parse(v2)).status().message(), HasSubstr("missing \"strict\""));
+}
+
+TEST(TraceFormatTest, LeaksRoundTripAndAreChecked) {
+  LeakReport report(true);
+  const ThreadIdentity root{ProcessIdentity::Root(), 0};
+  report.Record(LeakCategory::kProc, root, "openat", "/proc/self/stat");
+  ThreadIdentity child;
+  child.process.path.push_back(1);
+  child.process.path.push_back(2);
+  child.index = 1;
+  report.Record(LeakCategory::kNetwork, child, "connect", "127.0.0.1:80");
+  report.CountRefused();
+  TraceEnd end;
+  end.leaks = report.Summary();
+  const std::string line = EndLine(end);
+  EXPECT_THAT(line, HasSubstr("\"leaks\":{\"strict\":true,\"refused\":1,\"kinds\":[{\"kind\":"
+                              "\"proc\",\"count\":1,\"examples\":[{\"t\":\"1\",\"n\":\"openat\","
+                              "\"d\":\"/proc/self/stat\"}]},{\"kind\":\"network\""));
+  absl::StatusOr<TraceEnd> back = ParseEnd(*json::Parse(line));
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_TRUE(back->leaks.has_value());
+  EXPECT_TRUE(*back->leaks == *end.leaks);
+  EXPECT_EQ(EndLine(*back), line);
+
+  auto refused = [&](std::string from, std::string to) {
+    std::string bad = line;
+    const size_t at = bad.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    bad.replace(at, from.size(), to);
+    absl::StatusOr<TraceEnd> r = ParseEnd(*json::Parse(bad));
+    EXPECT_FALSE(r.ok()) << bad;
+    return std::string(r.status().message());
+  };
+  EXPECT_THAT(refused("\"kind\":\"proc\"", "\"kind\":\"disk\""), HasSubstr("unknown kind \"disk\""));
+  EXPECT_THAT(refused("\"kind\":\"network\"", "\"kind\":\"proc\""), HasSubstr("out of order"));
+  EXPECT_THAT(refused("\"count\":1,", "\"count\":0,"), HasSubstr("zero"));
+  EXPECT_THAT(refused("\"t\":\"1\"", "\"t\":\"x\""), HasSubstr("bad identity"));
+  EXPECT_THAT(refused("\"refused\":1", "\"refused\":-1"), HasSubstr("refused"));
+  EXPECT_THAT(refused("\"d\":", "\"why\":"), HasSubstr("missing \"d\""));
+  // Absent: a version 1 end record.
+  TraceEnd v1;
+  v1.leaks.reset();
+  absl::StatusOr<TraceEnd> v1_back = ParseEnd(*json::Parse(EndLine(v1)));
+  ASSERT_TRUE(v1_back.ok());
+  EXPECT_FALSE(v1_back->leaks.has_value());
 }
 
 std::vector<TraceEvent> SampleEvents() {

@@ -191,6 +191,12 @@ absl::StatusOr<TraceContents> Read(LineSource& source, const EventVisitor& visit
         if (have_end) return Corrupt(line_no, "a second end record");
         absl::StatusOr<TraceEnd> end = ParseEnd(*value);
         if (!end.ok()) return Corrupt(line_no, end.status().message());
+        // Version 2 added the leak report: every such trace has one.
+        if (end->leaks.has_value() != (contents.header.version >= 2)) {
+          return Corrupt(line_no, contents.header.version >= 2
+                                      ? "end record: missing \"leaks\""
+                                      : "end record: unknown field \"leaks\" (a version 1 trace)");
+        }
         contents.end = *std::move(end);
         have_end = true;
         hash(line);

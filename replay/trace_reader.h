@@ -4,7 +4,7 @@
 // that each parse, one end record, and a footer whose line count, byte
 // count and xxh3 digest match everything before it, with nothing after.
 // Anything else is one error naming the problem: "not a detrun trace",
-// "trace format version 2 is not supported", "truncated: ...",
+// "trace format version 3 is not supported", "truncated: ...",
 // "corrupt: line 12: ...". Never a crash: lines are bounded (kMaxLineBytes)
 // and JSON nesting is bounded (json.h).
 //

@@ -36,10 +36,12 @@ std::string ReadFile(const std::string& path) {
 }
 
 // A small complete trace, as the recorder writes it.
-std::string SampleTrace(int events = 3) {
+std::string SampleTrace(int events = 3, int version = kTraceFormatVersion,
+                        bool with_leaks = true) {
   const std::string path = TempPath();
   std::unique_ptr<TraceWriter> w = *TraceWriter::Create(path);
   TraceHeader h;
+  h.version = version;
   h.detrun_version = "0.1.0";
   h.recorded_at = "2026-01-01T00:00:00Z";
   h.argv = {"date"};
@@ -60,6 +62,13 @@ std::string SampleTrace(int events = 3) {
   end.wait_status = 0;
   end.stdout_record = {true, "", false, 3, "0123456789abcdef"};
   end.stderr_record = {false, "terminal", false, 0, ""};
+  if (with_leaks) {
+    LeakReport leaks(false);
+    leaks.Record(LeakCategory::kInode, ThreadIdentity{ProcessIdentity::Root(), 0}, "statx", "/");
+    end.leaks = leaks.Summary();
+  } else {
+    end.leaks.reset();
+  }
   EXPECT_TRUE(w->Finish(end).ok());
   std::string data = ReadFile(path);
   unlink(path.c_str());
@@ -81,6 +90,28 @@ TEST(TraceReaderTest, ReadsACompleteTrace) {
   EXPECT_EQ(lines, (std::vector<uint64_t>{2, 3, 4}));
   EXPECT_EQ(c->header.argv, std::vector<std::string>{"date"});
   EXPECT_EQ(c->end.stderr_record.why, "terminal");
+}
+
+TEST(TraceReaderTest, ReadsTheLeakReport) {
+  absl::StatusOr<TraceContents> c = ReadTraceBytes(SampleTrace(), nullptr);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->header.version, kTraceFormatVersion);
+  ASSERT_TRUE(c->end.leaks.has_value());
+  ASSERT_EQ(c->end.leaks->categories.size(), 1u);
+  EXPECT_EQ(c->end.leaks->categories[0].category, LeakCategory::kInode);
+  EXPECT_EQ(c->end.leaks->categories[0].examples[0].detail, "/");
+}
+
+// Version 1 traces have no leak report; version 2 traces always have one.
+TEST(TraceReaderTest, TheLeakReportGoesWithTheVersion) {
+  absl::StatusOr<TraceContents> v1 = ReadTraceBytes(SampleTrace(3, 1, false), nullptr);
+  ASSERT_TRUE(v1.ok()) << v1.status();
+  EXPECT_EQ(v1->header.version, 1);
+  EXPECT_FALSE(v1->end.leaks.has_value());
+  EXPECT_THAT(Check(SampleTrace(3, 2, false)).message(),
+              HasSubstr("corrupt: line 5: end record: missing \"leaks\""));
+  EXPECT_THAT(Check(SampleTrace(3, 1, true)).message(),
+              HasSubstr("corrupt: line 5: end record: unknown field \"leaks\""));
 }
 
 TEST(TraceReaderTest, ReadsFromAFileInChunks) {
@@ -141,7 +172,7 @@ TEST(TraceReaderTest, ForeignAndMalformedFilesAreNamed) {
   EXPECT_THAT(std::string(Check("{\"name\":\"package\"}\n").message()), StartsWith("not a detrun trace"));
   EXPECT_THAT(std::string(Check("hello\nworld\n").message()), StartsWith("not a detrun trace"));
   std::string v2 = data;
-  v2.replace(v2.find("\"version\":1"), 11, "\"version\":9");
+  v2.replace(v2.find("\"version\":2"), 11, "\"version\":9");
   EXPECT_THAT(Check(v2).message(), HasSubstr("trace format version 9 is not supported"));
   EXPECT_THAT(Check(data + "x").message(), HasSubstr("data after the footer"));
   EXPECT_THAT(Check(data + data).message(), HasSubstr("data after the footer"));

@@ -65,6 +65,7 @@ absl::Status TraceSession::BeforeLaunch(LaunchSpec& spec, Supervisor& supervisor
   absl::StatusOr<std::unique_ptr<OutputCapture>> capture = OutputCapture::Create();
   if (!capture.ok()) return capture.status();
   capture_ = *std::move(capture);
+  supervisor_ = &supervisor;
   spec.stdout_fd = capture_->child_fd(OutputCapture::kStdout);
   spec.stderr_fd = capture_->child_fd(OutputCapture::kStderr);
   supervisor.AddObserver(recorder_.get());
@@ -112,6 +113,11 @@ absl::Status TraceSession::Finish(const absl::StatusOr<RunResult>& result) {
     end.wait_status = result->wait_status;
     end.exit_code = ExitCodeFromWaitStatus(result->wait_status);
   }
+  // Every trace holds the leak report (--record turns the checks on), or
+  // an empty one if the run never started.
+  end.leaks = supervisor_ != nullptr && supervisor_->leaks() != nullptr
+                  ? supervisor_->leaks()->Summary()
+                  : LeakSummary{};
   absl::Status written = writer_->Finish(end);
   if (!written.ok()) {
     return absl::Status(written.code(), absl::StrCat(written.message(), " ", path_));

@@ -56,6 +56,7 @@ class TraceSession {
   std::unique_ptr<TraceWriter> writer_;
   std::unique_ptr<TraceRecorder> recorder_;
   std::unique_ptr<OutputCapture> capture_;
+  const Supervisor* supervisor_ = nullptr;  // its leak report ends the trace
   bool finished_ = false;
 };
 

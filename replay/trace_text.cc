@@ -4,8 +4,10 @@
 #include <sys/wait.h>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "replay/syscall_catalog.h"
 
@@ -131,11 +133,12 @@ std::string FormatConfig(const Config& c) {
   if (!c.allow_read.empty()) absl::StrAppend(&out, " allow-read=", PathList(c.allow_read));
   if (!c.allow_write.empty()) absl::StrAppend(&out, " allow-write=", PathList(c.allow_write));
   if (c.no_network) absl::StrAppend(&out, " no-network");
+  if (c.strict) absl::StrAppend(&out, " strict");
   return out;
 }
 
 std::string FormatHeader(const TraceHeader& h) {
-  return absl::StrCat("trace format ", kTraceFormatVersion, ", written by detrun ", h.detrun_version,
+  return absl::StrCat("trace format ", h.version, ", written by detrun ", h.detrun_version,
                       " at ", h.recorded_at, "\n", "command: ", FormatArgv(h.argv), "  (",
                       Quote(h.path), ")\n", "cwd: ", Quote(h.cwd), "\n",
                       "config: ", FormatConfig(h.config), "\n", "environment: ", h.env.size(),
@@ -155,6 +158,19 @@ std::string FormatEnd(const TraceEnd& end) {
   if (!end.error.empty()) absl::StrAppend(&out, " (", end.error, ")");
   absl::StrAppend(&out, "; stdout ", FormatOutput(end.stdout_record), "; stderr ",
                   FormatOutput(end.stderr_record));
+  return out;
+}
+
+std::string FormatLeaks(const TraceEnd& end) {
+  if (!end.leaks) return "leaks: not recorded (trace format 1)\n";
+  std::string out;
+  constexpr std::string_view kPrefix = "detrun: ";
+  for (absl::string_view line : absl::StrSplit(FormatLeakReport(*end.leaks), '\n', absl::SkipEmpty())) {
+    if (absl::StartsWith(line, absl::string_view(kPrefix.data(), kPrefix.size()))) {
+      line.remove_prefix(kPrefix.size());
+    }
+    absl::StrAppend(&out, line, "\n");
+  }
   return out;
 }
 
@@ -179,6 +195,9 @@ std::vector<std::string> ConfigDifferences(const Config& a, const Config& b) {
   add("allow-write", PathList(a.allow_write), PathList(b.allow_write));
   add("no-network", a.no_network ? "yes" : "no", b.no_network ? "yes" : "no");
   add("pid-namespace", a.pid_namespace ? "auto" : "off", b.pid_namespace ? "auto" : "off");
+  // --strict changes what the command's calls return; --report-leaks only
+  // where a report goes (like --record), so it is not compared.
+  add("strict", a.strict ? "yes" : "no", b.strict ? "yes" : "no");
   return out;
 }
 

@@ -29,6 +29,11 @@ std::string FormatHeader(const TraceHeader& header);
 
 // "end: exited 0 (detrun exit 0); stdout 12 bytes xxh3:...; stderr ..."
 std::string FormatEnd(const TraceEnd& end);
+// The leak report, as --report-leaks prints it without the "detrun: "
+// prefixes, one '\n'-terminated line each:
+// "leaks: 1 call reached ...\nleak proc: 1 /proc and /sys reads, e.g. ...\n";
+// "leaks: not recorded (trace format 1)\n" for version 1 traces.
+std::string FormatLeaks(const TraceEnd& end);
 std::string FormatOutput(const OutputRecord& record);
 
 // "seed: 1 vs 2", one per option that differs and changes what a run
