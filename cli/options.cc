@@ -492,8 +492,9 @@ Determinism:
                         reads the thread's virtual monotonic clock as a
                         1 GHz counter (rdtscp: CPU 0). Costs about as much
                         as an intercepted call per instruction.
-                      trap: as emulate, and each one is counted and named
-                        at exit on stderr (which code reads the TSC).
+                      trap: as emulate, and each one is counted per
+                        program at exit on stderr (in the leak report's
+                        rdtsc section with --report-leaks or --record).
                       native: the host's counter, untouched (no cost).
   --record=FILE       Write a trace of the run to FILE (replaced if it
                       exists): the options, the command, every intercepted

@@ -411,14 +411,24 @@ bool Supervisor::EmulateTsc(pid_t tid) {
   absl::StatusOr<std::optional<TscTrap>> trap = EmulateTrappedTsc(tid, value);
   if (!trap.ok() || !trap->has_value()) return false;
   if (config_.tsc == TscMode::kTrap) {
-    ++tsc_traps_[thread != nullptr ? thread->process->last_exec : std::string("?")];
+    const std::string program = thread != nullptr ? thread->process->last_exec : std::string("?");
+    ++tsc_traps_[program];
+    // In the leak report too when there is one. Never refused, not even
+    // under --strict: the answer is the virtual counter, and glibc's
+    // loader reads it in every dynamic program.
+    if (leaks_ && thread != nullptr) {
+      leaks_->Record(LeakCategory::kRdtsc, thread->id,
+                     (*trap)->instruction == TscInstruction::kRdtsc ? "rdtsc" : "rdtscp",
+                     program);
+    }
   }
   return true;
 }
 
 std::vector<std::string> Supervisor::TscTrapNotes() const {
   std::vector<std::string> notes;
-  if (config_.tsc != TscMode::kTrap) return notes;
+  // With a leak report the tally is its rdtsc section instead.
+  if (config_.tsc != TscMode::kTrap || leaks_) return notes;
   std::vector<std::pair<std::string, uint64_t>> by_program(tsc_traps_.begin(), tsc_traps_.end());
   std::sort(by_program.begin(), by_program.end());
   uint64_t total = 0;

@@ -236,7 +236,7 @@ TEST_F(LeaksTest, ReportToAFileKeepsStderrAndTheExitStatus) {
 TEST_F(LeaksTest, ExamplesDoNotDependOnScheduling) {
   const std::vector<std::string> command = {
       "sh", "-c",
-      "/bin/cat /proc/self/status >/dev/null & /bin/cat /proc/self/stat >/dev/null & "
+      "/bin/cat /proc/self/io >/dev/null & /bin/cat /proc/self/stat >/dev/null & "
       "/bin/cat /proc/loadavg /proc/self/maps /proc/self/limits >/dev/null; wait"};
   std::string first;
   for (int i = 0; i < 3; ++i) {
@@ -248,7 +248,7 @@ TEST_F(LeaksTest, ExamplesDoNotDependOnScheduling) {
       first = o.err;
       // /proc/loadavg is virtual: no leak. 1.3 also read /proc/self/limits.
       EXPECT_EQ(LeakLine(first, "proc"),
-                "detrun: leak proc: 4 /proc and /sys reads, e.g. openat /proc/self/status [1.1]; "
+                "detrun: leak proc: 4 /proc and /sys reads, e.g. openat /proc/self/io [1.1]; "
                 "openat /proc/self/stat [1.2]; openat /proc/self/maps [1.3]; ...\n");
     } else {
       EXPECT_EQ(o.err, first);

@@ -98,6 +98,13 @@ TEST(TscTest, TrapModeNamesTheReaders) {
   EXPECT_THAT(o.err, HasSubstr(" in " + Probe("tsc_probe") + "\n"));
   Output quiet = Detrun({"--", Probe("tsc_probe")});
   EXPECT_EQ(quiet.err, "");
+  // With a leak report, they are its rdtsc section; --strict refuses none.
+  Output report = Detrun({"--tsc=trap", "--strict", "--report-leaks", "--", Probe("tsc_probe")});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_THAT(report.err, HasSubstr("detrun: leak rdtsc: "));
+  EXPECT_THAT(report.err, HasSubstr(Probe("tsc_probe")));
+  EXPECT_THAT(report.err, ::testing::Not(HasSubstr("--tsc=trap: ")));
+  EXPECT_THAT(report.err, HasSubstr("detrun: strict: 0 calls refused with EPERM"));
 }
 
 TEST(TscTest, JobControlStillWorks) {
