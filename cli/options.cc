@@ -349,17 +349,10 @@ absl::StatusOr<CommandLine> ParseCommandLine(
     } else if (inline_value) {
       value = body.substr(equals + 1);
     } else {
-      if (i + 1 >= args.size()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("missing value for --", name, " (write --", name, "=VALUE)"));
-      }
-      value = args[++i];
-      if (absl::StartsWith(value, "--")) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("missing value for --", name, ": the next argument ", Quote(value),
-                         " looks like an option (write --", name, "=", absl::CHexEscape(value),
-                         " if it is the value)"));
-      }
+      absl::StatusOr<std::string_view> next =
+          SeparateValue(args, &i, std::string_view(name.data(), name.size()));
+      if (!next.ok()) return next.status();
+      value = absl::string_view(next->data(), next->size());
     }
     if (absl::Status status = spec->apply(spec->name, value, config); !status.ok()) {
       return status;
@@ -403,6 +396,23 @@ std::optional<bool> RunOptionTakesValue(std::string_view name) {
   const OptionSpec* spec = FindOption(absl::string_view(name.data(), name.size()));
   if (spec == nullptr) return std::nullopt;
   return spec->takes_value;
+}
+
+absl::StatusOr<std::string_view> SeparateValue(const std::vector<std::string>& args,
+                                               size_t* i, std::string_view name) {
+  const std::string option(name);
+  if (*i + 1 >= args.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("missing value for --", option, " (write --", option, "=VALUE)"));
+  }
+  const std::string& value = args[++*i];
+  if (absl::StartsWith(value, "--")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("missing value for --", option, ": the next argument ", Quote(value),
+                     " looks like an option (write --", option, "=", absl::CHexEscape(value),
+                     " if it is the value)"));
+  }
+  return value;
 }
 
 absl::StatusOr<std::vector<std::string>> CommandFrom(const std::vector<std::string>& args,

@@ -86,6 +86,13 @@ std::optional<bool> RunOptionTakesValue(std::string_view name);
 // (--report-leaks), never a separate argument.
 bool RunOptionValueOptional(std::string_view name);
 
+// The value of option `name` given as the next argument ("--opt VALUE"):
+// a view of args[*i + 1], with *i moved onto it; an error when there is none or it
+// starts with "--" (almost always a forgotten value). Shared by detrun and
+// its subcommands.
+absl::StatusOr<std::string_view> SeparateValue(const std::vector<std::string>& args,
+                                               size_t* i, std::string_view name);
+
 // The command that starts at args[first]: an error naming `usage` when
 // there is none or its name is empty. Shared by detrun and its subcommands.
 absl::StatusOr<std::vector<std::string>> CommandFrom(const std::vector<std::string>& args,

@@ -6,7 +6,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cli/options.h"
@@ -86,16 +85,9 @@ absl::StatusOr<SubcommandArgs> ParseSubcommandArgs(
     } else if (inline_value) {
       value = std::string(body.substr(equals + 1));
     } else {
-      if (i + 1 >= args.size()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("missing value for --", name, " (write --", name, "=VALUE)"));
-      }
-      value = args[++i];
-      if (absl::StartsWith(value, "--")) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "missing value for --", name, ": the next argument ", Quote(value),
-            " looks like an option (write --", name, "=", value, " if it is the value)"));
-      }
+      absl::StatusOr<std::string_view> next = SeparateValue(args, &i, name);
+      if (!next.ok()) return next.status();
+      value = std::string(*next);
     }
     if (own) {
       result.own.emplace_back(name, value);
