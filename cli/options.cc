@@ -229,6 +229,12 @@ absl::Status ApplyStrict(absl::string_view, absl::string_view, Config& config) {
   return absl::OkStatus();
 }
 
+// --strict-tsc: the name issue 5 gave --tsc=trap; kept as a synonym.
+absl::Status ApplyStrictTsc(absl::string_view, absl::string_view, Config& config) {
+  config.tsc = TscMode::kTrap;
+  return absl::OkStatus();
+}
+
 absl::Status ApplyVerbose(absl::string_view, absl::string_view, Config& config) {
   config.verbose = true;
   return absl::OkStatus();
@@ -265,6 +271,7 @@ constexpr OptionSpec kOptions[] = {
     {"no-network", false, true, ApplyNoNetwork},
     {"report-leaks", false, true, ApplyReportLeaks, true},
     {"strict", false, true, ApplyStrict},
+    {"strict-tsc", false, true, ApplyStrictTsc},
     {"pid-namespace", true, true, ApplyPidNamespace},
     {"native", false, false, ApplyNative},
     {"verbose", false, false, ApplyVerbose},
@@ -560,6 +567,9 @@ Leak report:
                       stderr unless --report-leaks=FILE), ending with how
                       many calls were refused. The exit status stays the
                       command's, whatever it made of the refusals.
+  --strict-tsc        The same as --tsc=trap: count each rdtsc/rdtscp in the
+                      leak report (answered from the virtual clock, never
+                      refused).
 
 Other:
   --native            No interception at all: run COMMAND as it is, as a

@@ -435,6 +435,11 @@ TEST(ParseCommandLineTest, NativeRefusesEveryInterceptionOption) {
   EXPECT_THAT(ParseError({"--cpus=2", "--native", "--seed=1", "x"}), HasSubstr("--cpus"));
 }
 
+TEST(ParseCommandLineTest, StrictTscIsTscTrap) {
+  EXPECT_EQ(ParseOk({"--strict-tsc", "x"}).config.tsc, TscMode::kTrap);
+  EXPECT_EQ(ParseOk({"--strict-tsc", "--tsc=native", "x"}).config.tsc, TscMode::kNative);
+}
+
 TEST(ParseCommandLineTest, ChaosSeed) {
   EXPECT_FALSE(ParseOk({"x"}).config.chaos_seed.has_value());
   EXPECT_EQ(ParseOk({"--chaos=7", "x"}).config.chaos_seed, 7u);
