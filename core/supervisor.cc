@@ -24,7 +24,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <queue>
+#include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -129,23 +131,47 @@ bool IsDigits(const char* s) {
   return true;
 }
 
-// The parent pid of `pid` from /proc/PID/stat (field 4, after the
-// parenthesised command name, which may itself contain ") ").
-pid_t ParentOf(const char* pid) {
+// Fields 3 (state), 4 (ppid) and 9 (flags) of /proc/PID/stat, read after
+// the parenthesised command name, which may itself contain ") ".
+struct ProcStat {
+  char state = '?';
+  int ppid = -1;
+  unsigned flags = 0;
+};
+std::optional<ProcStat> ReadProcStat(const char* pid) {
   char path[64], buf[512];
   snprintf(path, sizeof path, "/proc/%s/stat", pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
+  if (fd < 0) return std::nullopt;
   ssize_t n = read(fd, buf, sizeof buf - 1);
   close(fd);
-  if (n <= 0) return -1;
+  if (n <= 0) return std::nullopt;
   buf[n] = '\0';
   const char* close_paren = strrchr(buf, ')');
-  if (close_paren == nullptr) return -1;
-  char state;
-  int ppid;
-  if (sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2) return -1;
-  return ppid;
+  if (close_paren == nullptr) return std::nullopt;
+  ProcStat st;
+  int pgrp, session, tty, tpgid;
+  if (sscanf(close_paren + 1, " %c %d %d %d %d %d %u", &st.state, &st.ppid, &pgrp, &session, &tty,
+             &tpgid, &st.flags) != 7) {
+    return std::nullopt;
+  }
+  return st;
+}
+
+// The parent pid of `pid`, or -1.
+pid_t ParentOf(const char* pid) {
+  std::optional<ProcStat> st = ReadProcStat(pid);
+  return st ? st->ppid : -1;
+}
+
+// Whether process `pid` is gone or on its way out (PF_EXITING, include/
+// linux/sched.h): e.g. killed with the rest of the run while detrun was
+// patching it in its exec stop.
+bool ProcessIsExiting(pid_t pid) {
+  constexpr unsigned kPfExiting = 0x00000004;
+  const std::string name = std::to_string(pid);
+  std::optional<ProcStat> st = ReadProcStat(name.c_str());
+  return !st || st->state == 'Z' || st->state == 'X' || (st->flags & kPfExiting) != 0;
 }
 
 // A thread whose held call is answered early because a signal waits.
@@ -340,7 +366,11 @@ void Supervisor::OnTraceStop(pid_t pid, int status) {
       if (!m->WantsExecStop()) continue;
       ExecStop stop{pid, *thread, *thread->process, config_};
       if (absl::Status s = m->OnExecStop(stop); !s.ok()) {
+        // A process killed meanwhile (the run ending, a SIGKILL) cannot be
+        // patched and will never run: not the run's failure.
+        const bool dying = ProcessIsExiting(pid);
         kill(pid, SIGKILL);
+        if (dying) return;
         Fail(absl::InternalError(absl::StrCat(
             std::string(m->name()), ": process ",
             thread->id.ToString(), " (", thread->process->last_exec, "): ", s.message())));
