@@ -53,10 +53,7 @@ class GoTest : public ::testing::Test {
     if (access("/usr/bin/go", X_OK) != 0) GTEST_SKIP() << "SKIPPED: Go is not installed";
     dir_ = MakeTempDir();
     std::ofstream(dir_ + "/main.go") << kProgram;
-    Output build = RunProgram({"env", "GOCACHE=" + dir_ + "/cache", "GOPATH=" + dir_ + "/gopath",
-                               "HOME=" + dir_, "GOFLAGS=", "/usr/bin/go", "build", "-o",
-                               dir_ + "/observe", dir_ + "/main.go"},
-                              "", 300);
+    Output build = GoBuild(dir_, dir_ + "/main.go", dir_ + "/observe");
     ASSERT_EQ(build.exit_code, 0) << build.err;
   }
   void TearDown() override {

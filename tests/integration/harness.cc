@@ -215,4 +215,10 @@ std::vector<std::string> Java(std::vector<std::string> args) {
   return args;
 }
 
+Output GoBuild(const std::string& dir, const std::string& main_go, const std::string& output) {
+  return RunProgram({"env", "GOCACHE=" + dir + "/cache", "GOPATH=" + dir + "/gopath", "HOME=" + dir,
+                     "GOFLAGS=", "/usr/bin/go", "build", "-o", output, main_go},
+                    "", 300);
+}
+
 }  // namespace detrun::testing

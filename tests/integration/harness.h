@@ -59,6 +59,10 @@ std::string Twice(std::vector<std::string> flags, const std::vector<std::string>
 // stdout. The README's "Known limits" says the same to users.
 std::vector<std::string> Java(std::vector<std::string> args);
 
+// Builds the Go program `main_go` (a file) into `output` with /usr/bin/go,
+// its caches under `dir` so that nothing outside it is touched.
+Output GoBuild(const std::string& dir, const std::string& main_go, const std::string& output);
+
 // A started process whose output is collected by Wait().
 struct Running {
   pid_t pid = -1;

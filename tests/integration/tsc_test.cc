@@ -151,10 +151,7 @@ TEST(TscTest, GoMapOrderIsAFunctionOfTheSeed) {
   if (access("/usr/bin/go", X_OK) != 0) GTEST_SKIP() << "SKIPPED: Go is not installed";
   const std::string dir = MakeTempDir();
   std::ofstream(dir + "/main.go") << kGoMap;
-  Output build = RunProgram({"env", "GOCACHE=" + dir + "/cache", "GOPATH=" + dir + "/gopath",
-                             "HOME=" + dir, "GOFLAGS=", "/usr/bin/go", "build", "-o",
-                             dir + "/maporder", dir + "/main.go"},
-                            "", 300);
+  Output build = GoBuild(dir, dir + "/main.go", dir + "/maporder");
   ASSERT_EQ(build.exit_code, 0) << build.err;
   const std::string program = dir + "/maporder";
   auto first_line = [](const std::string& out) { return out.substr(0, out.find('\n')); };

@@ -249,12 +249,14 @@ TEST(CpusTest, JavaAvailableProcessors) {
   ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
   const std::vector<std::string> command = Java({"-cp", dir, "Cpus"});
   EXPECT_EQ(Twice({}, command), "1\n");
+  EXPECT_EQ(Twice({"--cpus=3"}, command), "3\n");
   // The JVM also reads the (real) cgroup CPU quota and takes the smaller
   // count: only when none applies here can more CPUs show.
   Output native = RunProgram(command);
   Output native_nproc = RunProgram(kNproc);
   if (native.out == native_nproc.out) {
     EXPECT_EQ(Twice({"--cpus=4"}, command), "4\n");
+    EXPECT_EQ(Twice({"--cpus=64"}, command), "64\n");
     EXPECT_EQ(Twice({"--cpus=1000"}, command), "1000\n");
   }
   RemoveTree(dir);

@@ -311,27 +311,6 @@ TEST(VfilesTest, EveryCpuCountReaderAgrees) {
   }
 }
 
-TEST(VfilesTest, JavaAgrees) {
-  if (!Exists("/usr/bin/java") || !Exists("/usr/bin/javac")) GTEST_SKIP() << "no java/javac";
-  const std::string dir = MakeTempDir();
-  const std::string source = dir + "/Cpus.java";
-  std::ofstream(source) << "class Cpus { public static void main(String[] a) {\n"
-                           "  System.out.println(Runtime.getRuntime().availableProcessors());\n"
-                           "} }\n";
-  Output compiled = RunProgram({"/usr/bin/javac", "-d", dir, source}, "", 120);
-  ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
-  const std::vector<std::string> command = Java({"-cp", dir, "Cpus"});
-  EXPECT_EQ(Twice({"--cpus=3"}, command), "3\n");
-  // The JVM also takes a (real) cgroup CPU quota into account: only when
-  // none applies can more CPUs than the host has show.
-  Output native = RunProgram(command);
-  Output native_nproc = RunProgram(WithEnv({"nproc"}));
-  if (native.out == native_nproc.out) {
-    EXPECT_EQ(Twice({"--cpus=64"}, command), "64\n");
-  }
-  RemoveTree(dir);
-}
-
 TEST(VfilesTest, LandlockStillDecides) {
   if (LandlockAbiVersion() <= 0) GTEST_SKIP() << "SKIPPED: Landlock is not available";
   // /etc is not allowed: the virtual file is refused like the real one.
