@@ -20,9 +20,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "core/unique_fd.h"
 
 namespace detrun {
@@ -78,6 +80,51 @@ absl::Status ReadProcMem(int mem_fd, pid_t pid, uint64_t addr, void* buf, size_t
 // Writes through /proc/PID/mem (works on read-only mappings).
 absl::Status WriteProcMem(pid_t pid, uint64_t addr, const void* buf,
                           size_t len);
+
+// One process's /proc/PID/mem and auxv, for the work done at one ptrace
+// stop: the file is opened on first use and the auxv read once, however
+// many modules read or write. An exec stop writes AT_RANDOM and four or
+// five vDSO ranges and reads them back; opening /proc/PID/mem per access
+// (each open is a ptrace permission check) cost a dozen syscalls more per
+// exec. Reads and writes reach read-only mappings (FOLL_FORCE).
+class ProcMem {
+ public:
+  explicit ProcMem(pid_t pid) : pid_(pid) {}
+  pid_t pid() const { return pid_; }
+  absl::Status Read(uint64_t addr, void* buf, size_t len);
+  absl::Status Write(uint64_t addr, const void* buf, size_t len);
+  // The bytes of /proc/PID/auxv, read on first use.
+  absl::StatusOr<absl::Span<const uint8_t>> Auxv();
+
+ private:
+  absl::Status Open();
+  pid_t pid_;
+  UniqueFd fd_;
+  std::vector<uint8_t> auxv_;
+  bool have_auxv_ = false;
+};
+
+// What detrun needs from a process's auxiliary vector.
+struct ProcessAuxv {
+  // AT_SYSINFO_EHDR: where the vDSO is mapped; 0 when the process has no
+  // vDSO (kernel booted with vdso=0), so there is nothing to patch.
+  uint64_t vdso_base = 0;
+  // AT_RANDOM: the address of the 16 random bytes the kernel put on the
+  // initial stack (libc seeds its stack protector and pointer guard there).
+  uint64_t at_random = 0;
+  // AT_BASE: where the program interpreter (the dynamic loader) is mapped;
+  // 0 for a static program.
+  uint64_t interpreter_base = 0;
+};
+
+// Parses the raw bytes of /proc/PID/auxv (uint64 type/value pairs up to
+// AT_NULL). InvalidArgument when AT_RANDOM is missing or the vector is
+// truncated before AT_NULL.
+absl::StatusOr<ProcessAuxv> ParseAuxv(absl::Span<const uint8_t> auxv);
+
+// Reads and parses /proc/PID/auxv (through `mem`: read once per stop).
+absl::StatusOr<ProcessAuxv> ReadAuxv(ProcMem& mem);
+absl::StatusOr<ProcessAuxv> ReadAuxv(pid_t pid);
 
 // Forks a helper with a read-only page and writes it via /proc/PID/mem.
 // OK iff the write landed.

@@ -43,6 +43,7 @@
 namespace detrun {
 
 class ChildMemory;
+class ProcMem;
 class LeakReport;
 struct ProcessState;
 struct ThreadState;
@@ -168,6 +169,8 @@ struct ExecStop {
   ThreadState& thread;
   ProcessState& process;
   const Config& config;
+  // The process's memory and auxv, shared by every module at this stop.
+  ProcMem& mem;
 };
 
 // Opaque per-thread state of one module; the module downcasts it.

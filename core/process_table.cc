@@ -179,6 +179,7 @@ ProcessState* ProcessTable::IdentifyProcess(pid_t pid, pid_t ppid) {
     const pid_t now = hooks_.last_pid();
     auto parent = processes_.find(ppid);
     if (parent != processes_.end()) {
+      process->loader_text = parent->second->loader_text;
       record = Match(parent->second->child_clones, pid, now);
       if (record != nullptr) process->id = parent->second->id.Child(record->index);
     }

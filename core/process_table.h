@@ -43,6 +43,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "core/loader_tsc.h"
 #include "core/module.h"
 #include "core/process_identity.h"
 #include "core/unique_fd.h"
@@ -68,6 +69,10 @@ struct ProcessState {
   std::vector<pid_t> threads;             // known tids, main thread included
   UniqueFd pidfd;
   bool exited = false;
+  // Where its dynamic loader's text is (--tsc=emulate; set by the
+  // supervisor at each exec stop, copied to a forked child, whose memory
+  // is a copy).
+  LoaderText loader_text;
 };
 
 struct ThreadState {

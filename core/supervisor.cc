@@ -362,9 +362,10 @@ void Supervisor::OnTraceStop(pid_t pid, int status) {
       Fail(absl::InternalError(absl::StrCat("process ", pid, " vanished in its exec stop")));
       return;
     }
+    ProcMem mem(pid);
     for (Module* m : modules_) {
       if (!m->WantsExecStop()) continue;
-      ExecStop stop{pid, *thread, *thread->process, config_};
+      ExecStop stop{pid, *thread, *thread->process, config_, mem};
       if (absl::Status s = m->OnExecStop(stop); !s.ok()) {
         // A process killed meanwhile (the run ending, a SIGKILL) cannot be
         // patched and will never run: not the run's failure.
@@ -376,6 +377,25 @@ void Supervisor::OnTraceStop(pid_t pid, int status) {
             thread->id.ToString(), " (", thread->process->last_exec, "): ", s.message())));
         return;
       }
+    }
+    if (config_.tsc == TscMode::kEmulate && keep_traced_) {
+      // The loader's rdtsc sites learned so far: patched out of this
+      // process (core/loader_tsc.h).
+      absl::StatusOr<ProcessAuxv> auxv = ReadAuxv(mem);
+      absl::StatusOr<LoaderText> text =
+          auxv.ok() ? loader_tsc_.OnExec(mem, auxv->interpreter_base)
+                    : absl::StatusOr<LoaderText>(auxv.status());
+      if (!text.ok()) {
+        const bool dying = ProcessIsExiting(pid);
+        kill(pid, SIGKILL);
+        if (dying) return;
+        Fail(absl::InternalError(absl::StrCat("rdtsc sites of the loader of process ",
+                                              thread->id.ToString(), " (",
+                                              thread->process->last_exec,
+                                              "): ", text.status().message())));
+        return;
+      }
+      thread->process->loader_text = *text;
     }
     if (!observers_.empty()) {
       const std::vector<std::string> argv = ReadCmdline(pid);
@@ -431,14 +451,21 @@ void Supervisor::OnTraceStop(pid_t pid, int status) {
 
 bool Supervisor::EmulateTsc(pid_t tid) {
   ThreadState* thread = table_->Identify(tid);
-  auto value = [&]() -> uint64_t {
-    if (thread == nullptr) return 0;
-    for (Module* m : modules_) {
-      if (std::optional<uint64_t> v = m->ReadTsc(*thread)) return *v;
+  auto answer = [&](const TscTrap& trap) -> TscAnswer {
+    if (thread == nullptr) return {};
+    // The loader's own timing reads (core/loader_tsc.h): answered as the
+    // patch answers them, the virtual counter untouched. Not under
+    // --tsc=trap, which reports every read.
+    if (config_.tsc == TscMode::kEmulate && trap.instruction == TscInstruction::kRdtsc &&
+        loader_tsc_.Learn(thread->process->loader_text, trap.rip)) {
+      return TscAnswer{.clear_eax_only = true};
     }
-    return 0;
+    for (Module* m : modules_) {
+      if (std::optional<uint64_t> v = m->ReadTsc(*thread)) return TscAnswer{.value = *v};
+    }
+    return {};
   };
-  absl::StatusOr<std::optional<TscTrap>> trap = EmulateTrappedTsc(tid, value);
+  absl::StatusOr<std::optional<TscTrap>> trap = EmulateTrappedTsc(tid, answer);
   if (!trap.ok() || !trap->has_value()) return false;
   if (config_.tsc == TscMode::kTrap) {
     const std::string program = thread != nullptr ? thread->process->last_exec : std::string("?");

@@ -44,6 +44,7 @@
 #include "core/config.h"
 #include "core/launcher.h"
 #include "core/leak_report.h"
+#include "core/loader_tsc.h"
 #include "core/module.h"
 #include "core/process_table.h"
 
@@ -126,6 +127,8 @@ class Supervisor {
   absl::flat_hash_set<pid_t> seized_;
   // --tsc=trap: how many rdtsc/rdtscp each program (its exec path) ran.
   absl::flat_hash_map<std::string, uint64_t> tsc_traps_;
+  // The dynamic loader's rdtsc sites learned in this run (--tsc=emulate).
+  LoaderTsc loader_tsc_;
   // Set when the run must end (exit 125): e.g. a process could not be
   // patched after exec.
   absl::Status run_error_;

@@ -23,8 +23,8 @@ size_t TscInstructionLength(TscInstruction instruction) {
   return instruction == TscInstruction::kRdtsc ? 2 : 3;
 }
 
-absl::StatusOr<std::optional<TscTrap>> EmulateTrappedTsc(pid_t tid,
-                                                          const std::function<uint64_t()>& value) {
+absl::StatusOr<std::optional<TscTrap>> EmulateTrappedTsc(
+    pid_t tid, const std::function<TscAnswer(const TscTrap&)>& answer) {
   siginfo_t info{};
   if (ptrace(PTRACE_GETSIGINFO, tid, nullptr, &info) != 0) {
     return absl::ErrnoToStatus(errno, "PTRACE_GETSIGINFO");
@@ -46,17 +46,21 @@ absl::StatusOr<std::optional<TscTrap>> EmulateTrappedTsc(pid_t tid,
   memcpy(code, &word, sizeof word);
   const std::optional<TscInstruction> instruction = DecodeTscInstruction(code, sizeof code);
   if (!instruction.has_value()) return std::nullopt;
-  const uint64_t tsc = value();
-  // As the instructions do: the upper halves of rax, rdx and rcx cleared.
-  regs.rax = tsc & 0xffffffffu;
-  regs.rdx = tsc >> 32;
-  if (*instruction == TscInstruction::kRdtscp) regs.rcx = kVirtualTscAux;
-  const uint64_t rip = regs.rip;
+  const TscTrap trap{*instruction, regs.rip};
+  const TscAnswer a = answer(trap);
+  if (a.clear_eax_only && *instruction == TscInstruction::kRdtsc) {
+    regs.rax = 0;  // a 32-bit write clears the upper half too
+  } else {
+    // As the instructions do: the upper halves of rax, rdx and rcx cleared.
+    regs.rax = a.value & 0xffffffffu;
+    regs.rdx = a.value >> 32;
+    if (*instruction == TscInstruction::kRdtscp) regs.rcx = kVirtualTscAux;
+  }
   regs.rip += TscInstructionLength(*instruction);
   if (ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0) {
     return absl::ErrnoToStatus(errno, "PTRACE_SETREGS");
   }
-  return TscTrap{*instruction, rip};
+  return trap;
 }
 
 }  // namespace detrun

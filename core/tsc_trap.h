@@ -47,14 +47,22 @@ struct TscTrap {
   uint64_t rip;  // where the instruction was
 };
 
+// How to answer one trapped instruction.
+struct TscAnswer {
+  uint64_t value = 0;  // EDX:EAX
+  // Answer as `xor %eax,%eax` instead: EAX (and RAX) 0, EDX as it was
+  // (the dynamic loader's sites, core/loader_tsc.h). rdtsc only.
+  bool clear_eax_only = false;
+};
+
 // For a thread `tid` in a SIGSEGV signal-delivery stop: whether the signal
-// is a trapped rdtsc/rdtscp. If so, asks `value` for the counter, sets the
+// is a trapped rdtsc/rdtscp. If so, asks `answer` what to answer, sets the
 // registers as the instruction would have and moves rip past it, and
 // returns what it emulated (the caller then resumes the thread without the
 // signal); nullopt when the SIGSEGV is anything else (deliver it). An error
 // means ptrace failed (e.g. the thread died).
-absl::StatusOr<std::optional<TscTrap>> EmulateTrappedTsc(pid_t tid,
-                                                          const std::function<uint64_t()>& value);
+absl::StatusOr<std::optional<TscTrap>> EmulateTrappedTsc(
+    pid_t tid, const std::function<TscAnswer(const TscTrap&)>& answer);
 
 }  // namespace detrun
 

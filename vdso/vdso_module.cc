@@ -26,11 +26,9 @@ absl::StatusOr<std::vector<uint8_t>> PatchedFor(const std::vector<uint8_t>& orig
 
 // The child's own vDSO image, for the rare child whose image differs from
 // ours (same size assumed: it is one kernel).
-absl::StatusOr<std::vector<uint8_t>> ReadChildVdso(pid_t pid, uint64_t base, size_t size) {
-  absl::StatusOr<UniqueFd> mem = OpenProcMem(pid, O_RDONLY);
-  if (!mem.ok()) return mem.status();
+absl::StatusOr<std::vector<uint8_t>> ReadChildVdso(ProcMem& mem, uint64_t base, size_t size) {
   std::vector<uint8_t> bytes(size);
-  if (absl::Status s = ReadProcMem(mem->get(), pid, base, bytes.data(), size); !s.ok()) return s;
+  if (absl::Status s = mem.Read(base, bytes.data(), size); !s.ok()) return s;
   return bytes;
 }
 
@@ -62,7 +60,7 @@ void VdsoModule::Register(Registry& registry) {
 }
 
 absl::Status VdsoModule::OnExecStop(ExecStop& stop) {
-  absl::Status s = Patch(stop.pid);
+  absl::Status s = Patch(stop.mem);
   // The run-time check costs a fork, so it only runs to explain a failure.
   if (!s.ok() && !CheckProcMemWritable().ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -74,19 +72,19 @@ absl::Status VdsoModule::OnExecStop(ExecStop& stop) {
   return s;
 }
 
-absl::Status VdsoModule::Patch(pid_t pid) {
-  absl::StatusOr<ProcessAuxv> auxv = ReadAuxv(pid);
+absl::Status VdsoModule::Patch(ProcMem& mem) {
+  absl::StatusOr<ProcessAuxv> auxv = ReadAuxv(mem);
   if (!auxv.ok()) return auxv.status();
   if (auxv->vdso_base == 0) return absl::OkStatus();  // booted with vdso=0: nothing to patch
-  absl::Status s = PatchProcessVdso(pid, auxv->vdso_base, original_, patched_);
+  absl::Status s = PatchProcessVdso(mem, auxv->vdso_base, original_, patched_);
   if (!absl::IsFailedPrecondition(s)) return s;
   // A different image than ours: parse the child's own.
   absl::StatusOr<std::vector<uint8_t>> theirs =
-      ReadChildVdso(pid, auxv->vdso_base, original_.size());
+      ReadChildVdso(mem, auxv->vdso_base, original_.size());
   if (!theirs.ok()) return theirs.status();
   absl::StatusOr<std::vector<uint8_t>> patched = PatchedFor(*theirs, clocks_);
   if (!patched.ok()) return patched.status();
-  return PatchProcessVdso(pid, auxv->vdso_base, *theirs, *patched);
+  return PatchProcessVdso(mem, auxv->vdso_base, *theirs, *patched);
 }
 
 }  // namespace detrun

@@ -44,7 +44,7 @@ class VdsoModule : public Module {
   absl::Status OnExecStop(ExecStop& stop) override;
 
  private:
-  absl::Status Patch(pid_t pid);
+  absl::Status Patch(ProcMem& mem);
   VdsoModule(std::vector<uint8_t> original, std::vector<uint8_t> patched, InProcessClocks clocks)
       : original_(std::move(original)), patched_(std::move(patched)), clocks_(clocks) {}
   std::vector<uint8_t> original_;

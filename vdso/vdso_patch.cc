@@ -280,52 +280,17 @@ absl::StatusOr<std::vector<uint8_t>> BuildPatchedImage(
   return patched;
 }
 
-absl::StatusOr<ProcessAuxv> ParseAuxv(absl::Span<const uint8_t> auxv) {
-  ProcessAuxv out;
-  bool have_random = false;
-  for (size_t at = 0;; at += 16) {
-    if (at > auxv.size() || auxv.size() - at < 16) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "auxv is truncated: no AT_NULL in its ", auxv.size(), " bytes"));
-    }
-    uint64_t type, value;
-    memcpy(&type, auxv.data() + at, 8);
-    memcpy(&value, auxv.data() + at + 8, 8);
-    if (type == AT_NULL) break;
-    if (type == AT_SYSINFO_EHDR) out.vdso_base = value;
-    if (type == AT_RANDOM) {
-      out.at_random = value;
-      have_random = true;
-    }
-  }
-  if (!have_random) return absl::InvalidArgumentError("auxv has no AT_RANDOM");
-  return out;
-}
-
-absl::StatusOr<ProcessAuxv> ReadAuxv(pid_t pid) {
-  const std::string path = absl::StrCat("/proc/", pid, "/auxv");
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.ok()) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
-  std::vector<uint8_t> bytes;
-  uint8_t buf[1024];
-  for (;;) {
-    ssize_t n = read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat("read ", path));
-    if (n == 0) break;
-    bytes.insert(bytes.end(), buf, buf + n);
-  }
-  absl::StatusOr<ProcessAuxv> auxv = ParseAuxv(bytes);
-  if (!auxv.ok()) {
-    return absl::Status(auxv.status().code(),
-                        absl::StrCat(path, ": ", auxv.status().message()));
-  }
-  return auxv;
-}
-
 absl::Status PatchProcessVdso(pid_t pid, uint64_t vdso_base,
                               absl::Span<const uint8_t> expected_original,
                               absl::Span<const uint8_t> patched) {
+  ProcMem mem(pid);
+  return PatchProcessVdso(mem, vdso_base, expected_original, patched);
+}
+
+absl::Status PatchProcessVdso(ProcMem& mem, uint64_t vdso_base,
+                              absl::Span<const uint8_t> expected_original,
+                              absl::Span<const uint8_t> patched) {
+  const pid_t pid = mem.pid();
   if (expected_original.size() != patched.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the original vDSO image is ", expected_original.size(),
@@ -335,12 +300,8 @@ absl::Status PatchProcessVdso(pid_t pid, uint64_t vdso_base,
     return absl::InvalidArgumentError(
         absl::StrCat("process ", pid, " has no vDSO to patch"));
   }
-  absl::StatusOr<UniqueFd> mem = OpenProcMem(pid, O_RDONLY);
-  if (!mem.ok()) return mem.status();
-
   std::vector<uint8_t> current(expected_original.size());
-  if (absl::Status s = ReadProcMem(mem->get(), pid, vdso_base, current.data(), current.size());
-      !s.ok()) {
+  if (absl::Status s = mem.Read(vdso_base, current.data(), current.size()); !s.ok()) {
     return s;
   }
   auto mismatch = std::mismatch(current.begin(), current.end(),
@@ -353,14 +314,12 @@ absl::Status PatchProcessVdso(pid_t pid, uint64_t vdso_base,
   }
 
   for (const Range& r : DifferingRanges(expected_original, patched)) {
-    if (absl::Status s = WriteProcMem(pid, vdso_base + r.start,
-                                      patched.data() + r.start, r.len);
+    if (absl::Status s = mem.Write(vdso_base + r.start, patched.data() + r.start, r.len);
         !s.ok()) {
       return s;
     }
     std::vector<uint8_t> back(r.len);
-    if (absl::Status s = ReadProcMem(mem->get(), pid, vdso_base + r.start, back.data(), r.len);
-        !s.ok()) {
+    if (absl::Status s = mem.Read(vdso_base + r.start, back.data(), r.len); !s.ok()) {
       return s;
     }
     if (memcmp(back.data(), patched.data() + r.start, r.len) != 0) {

@@ -35,6 +35,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "core/child_memory.h"
 #include "vdso/vdso_image.h"
 
 namespace detrun {
@@ -167,30 +168,17 @@ absl::StatusOr<std::vector<uint8_t>> BuildPatchedImage(
     absl::Span<const uint8_t> original, const VdsoImage& image,
     const std::vector<PatchSpec>& specs);
 
-// What detrun needs from a process's auxiliary vector.
-struct ProcessAuxv {
-  // AT_SYSINFO_EHDR: where the vDSO is mapped; 0 when the process has no
-  // vDSO (kernel booted with vdso=0), so there is nothing to patch.
-  uint64_t vdso_base = 0;
-  // AT_RANDOM: the address of the 16 random bytes the kernel put on the
-  // initial stack (libc seeds its stack protector and pointer guard there).
-  uint64_t at_random = 0;
-};
-
-// Parses the raw bytes of /proc/PID/auxv (uint64 type/value pairs up to
-// AT_NULL). InvalidArgument when AT_RANDOM is missing or the vector is
-// truncated before AT_NULL.
-absl::StatusOr<ProcessAuxv> ParseAuxv(absl::Span<const uint8_t> auxv);
-
-// Reads and parses /proc/PID/auxv.
-absl::StatusOr<ProcessAuxv> ReadAuxv(pid_t pid);
+// ProcessAuxv, ParseAuxv and ReadAuxv: core/child_memory.h.
 
 // Patches the vDSO of stopped process `pid`, mapped at `vdso_base`: reads
 // it through /proc/PID/mem, checks it equals `expected_original`
 // (FailedPrecondition, with the first differing offset, when not), writes
 // the byte ranges where `patched` differs (nearby ranges coalesced into one
-// write) with WriteProcMem, and reads them back to prove they landed. The
-// vDSO pages are copied on write, so no other process sees the change.
+// write) through /proc/PID/mem, and reads them back to prove they landed.
+// The vDSO pages are copied on write, so no other process sees the change.
+absl::Status PatchProcessVdso(ProcMem& mem, uint64_t vdso_base,
+                              absl::Span<const uint8_t> expected_original,
+                              absl::Span<const uint8_t> patched);
 absl::Status PatchProcessVdso(pid_t pid, uint64_t vdso_base,
                               absl::Span<const uint8_t> expected_original,
                               absl::Span<const uint8_t> patched);
