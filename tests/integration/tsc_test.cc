@@ -107,6 +107,51 @@ TEST(TscTest, TrapModeNamesTheReaders) {
   EXPECT_THAT(report.err, HasSubstr("detrun: strict: 0 calls refused with EPERM"));
 }
 
+// The loader's eight timing reads per dynamic program (core/loader_tsc.h):
+// the first program learns their sites, later ones run them patched, and
+// both read the same values, in every run; natively every read differs.
+std::vector<std::string> LoaderStartupTimes(const std::string& err) {
+  std::vector<std::string> times;
+  for (absl::string_view line : absl::StrSplit(err, '\n')) {
+    const size_t at = line.find("total startup time in dynamic loader: ");
+    if (at != absl::string_view::npos) times.emplace_back(line.substr(at));
+  }
+  return times;
+}
+
+TEST(TscTest, LoaderReadsAreTheSameLearnedOrPatched) {
+  const std::vector<std::string> command = {"/bin/sh", "-c", "/bin/true; /bin/true"};
+  auto run = [&](std::vector<std::string> detrun_args) {
+    std::vector<std::string> argv = {"/usr/bin/env", "LD_DEBUG=statistics"};
+    if (!detrun_args.empty()) {
+      argv.push_back(DetrunBin());
+      argv.insert(argv.end(), detrun_args.begin(), detrun_args.end());
+      argv.push_back("--");
+    }
+    argv.insert(argv.end(), command.begin(), command.end());
+    Output o = RunProgram(argv);
+    EXPECT_EQ(o.exit_code, 0) << o.err;
+    std::vector<std::string> times = LoaderStartupTimes(o.err);
+    // The last three: sh, then each true (a dynamic detrun, as under the
+    // sanitizers, prints its own first).
+    EXPECT_GE(times.size(), 3u) << o.err;
+    if (times.size() > 3) times.erase(times.begin(), times.end() - 3);
+    return times;
+  };
+  const std::vector<std::string> first = run({"--seed=1"});
+  ASSERT_EQ(first.size(), 3u);
+  EXPECT_EQ(first[0], first[1]);  // learned (trapped) and patched alike
+  EXPECT_EQ(first[1], first[2]);
+  EXPECT_EQ(run({"--seed=1"}), first);
+  const std::vector<std::string> native = run({});
+  ASSERT_EQ(native.size(), 3u);
+  EXPECT_FALSE(native[0] == native[1] && native[1] == native[2]);
+  // --tsc=trap patches nothing: every read of every program is reported.
+  Output trap = Detrun({"--tsc=trap", "--", "/bin/sh", "-c", "/bin/true; /bin/true"});
+  ASSERT_EQ(trap.exit_code, 0) << trap.err;
+  EXPECT_THAT(trap.err, HasSubstr("detrun:   16 in /bin/true\n")) << trap.err;
+}
+
 TEST(TscTest, JobControlStillWorks) {
   // Every process is traced: a stopped child must still be reported
   // stopped and continued to its real parent, and end normally.
