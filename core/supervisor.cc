@@ -568,6 +568,10 @@ class Supervisor::Loop {
       });
     }
     RaiseFdLimit();
+    // The command's tasks trap rdtsc; the supervisor's thread too, so that
+    // switching between them does not rewrite CR4 (core/tsc_trap.h).
+    std::optional<SupervisorTscTrap> tsc_trap;
+    if (s_.keep_traced_) tsc_trap.emplace();
     if (absl::Status st = Go(launched_); !st.ok()) return st;
 
     epoll_event events[64];
@@ -820,9 +824,11 @@ class Supervisor::Loop {
     }
   }
 
+  // A system call, not the vDSO: the vDSO's clock reads the time-stamp
+  // counter, which the supervisor's thread traps during the run.
   static int64_t MonotonicNs() {
     timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1'000'000'000 + ts.tv_nsec;
   }
 

@@ -2,8 +2,11 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/user.h>
+
+#include <ucontext.h>
 
 #include <cstring>
 
@@ -61,6 +64,72 @@ absl::StatusOr<std::optional<TscTrap>> EmulateTrappedTsc(
     return absl::ErrnoToStatus(errno, "PTRACE_SETREGS");
   }
   return trap;
+}
+
+namespace {
+
+// The action SIGSEGV had before the handler was installed (once per
+// process; the handler stays, harmless without the trap).
+struct sigaction previous_segv_action;
+
+void AnswerOwnTsc(int sig, siginfo_t* info, void* context) {
+  auto* uc = static_cast<ucontext_t*>(context);
+  greg_t* regs = uc->uc_mcontext.gregs;
+  const auto* code = reinterpret_cast<const uint8_t*>(regs[REG_RIP]);
+  // A trapped rdtsc/rdtscp is a #GP (SI_KERNEL) at an executable, hence
+  // readable, rip; the third byte is read only for a 0f 01 instruction,
+  // which has one.
+  std::optional<TscInstruction> instruction;
+  if (info->si_code == SI_KERNEL && code[0] == 0x0f) {
+    if (code[1] == 0x31) {
+      instruction = TscInstruction::kRdtsc;
+    } else if (code[1] == 0x01 && code[2] == 0xf9) {
+      instruction = TscInstruction::kRdtscp;
+    }
+  }
+  if (!instruction.has_value()) {
+    // Not ours: the previous action takes the fault when it recurs.
+    sigaction(sig, &previous_segv_action, nullptr);
+    return;
+  }
+  const int saved_errno = errno;
+  uint32_t lo = 0, hi = 0, aux = 0;
+  prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
+  if (*instruction == TscInstruction::kRdtsc) {
+    asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  } else {
+    asm volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
+  }
+  prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0);
+  errno = saved_errno;
+  regs[REG_RAX] = lo;
+  regs[REG_RDX] = hi;
+  if (*instruction == TscInstruction::kRdtscp) regs[REG_RCX] = aux;
+  regs[REG_RIP] += static_cast<greg_t>(TscInstructionLength(*instruction));
+}
+
+void InstallOwnTscHandlerOnce() {
+  static const bool installed = [] {
+    struct sigaction action {};
+    action.sa_sigaction = AnswerOwnTsc;
+    action.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    return sigaction(SIGSEGV, &action, &previous_segv_action) == 0;
+  }();
+  (void)installed;
+}
+
+}  // namespace
+
+SupervisorTscTrap::SupervisorTscTrap() {
+  int mode = 0;
+  if (prctl(PR_GET_TSC, &mode, 0, 0, 0) != 0 || mode != PR_TSC_ENABLE) return;
+  InstallOwnTscHandlerOnce();
+  active_ = prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) == 0;
+}
+
+SupervisorTscTrap::~SupervisorTscTrap() {
+  if (active_) prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
 }
 
 }  // namespace detrun

@@ -1,5 +1,12 @@
 #include "core/tsc_trap.h"
 
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdint>
 
 #include "gtest/gtest.h"
@@ -33,6 +40,57 @@ TEST(DecodeTscInstructionTest, ShortInput) {
   EXPECT_FALSE(DecodeTscInstruction(rdtscp, 1).has_value());
   EXPECT_FALSE(DecodeTscInstruction(rdtscp, 2).has_value());  // 0f 01: not rdtsc either
   EXPECT_EQ(DecodeTscInstruction(rdtscp, 3), TscInstruction::kRdtscp);
+}
+
+int TscMode() {
+  int mode = 0;
+  EXPECT_EQ(prctl(PR_GET_TSC, &mode, 0, 0, 0), 0);
+  return mode;
+}
+
+int64_t SyscallMonotonicNs() {
+  timespec ts;
+  syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+}
+
+TEST(SupervisorTscTrapTest, OwnReadsStillWorkWhileTrapped) {
+  ASSERT_EQ(TscMode(), PR_TSC_ENABLE);
+  {
+    SupervisorTscTrap trap;
+    ASSERT_TRUE(trap.active());
+    EXPECT_EQ(TscMode(), PR_TSC_SIGSEGV);
+    // The handler executes the real instructions: the counter moves on.
+    uint32_t lo1, hi1, lo2, hi2, aux;
+    asm volatile("rdtsc" : "=a"(lo1), "=d"(hi1));
+    asm volatile("rdtscp" : "=a"(lo2), "=d"(hi2), "=c"(aux));
+    const uint64_t first = (uint64_t{hi1} << 32) | lo1;
+    const uint64_t second = (uint64_t{hi2} << 32) | lo2;
+    EXPECT_GT(second, first);
+    // The vDSO's clock (which reads the counter) agrees with the kernel's.
+    timespec ts;
+    ASSERT_EQ(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
+    const int64_t vdso = ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+    EXPECT_LT(std::llabs(vdso - SyscallMonotonicNs()), 1'000'000'000LL);
+    EXPECT_EQ(TscMode(), PR_TSC_SIGSEGV);  // still trapped after answering
+  }
+  EXPECT_EQ(TscMode(), PR_TSC_ENABLE);
+}
+
+TEST(SupervisorTscTrapDeathTest, OtherSegvsStillCrash) {
+  EXPECT_EXIT(
+      {
+        SupervisorTscTrap trap;
+        volatile int* null = nullptr;
+        *null = 1;
+      },
+      // Killed by the signal; under AddressSanitizer (the action installed
+      // before ours) a report and a failing exit.
+      [](int status) {
+        return (WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV) ||
+               (WIFEXITED(status) && WEXITSTATUS(status) != 0);
+      },
+      "");
 }
 
 }  // namespace
