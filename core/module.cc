@@ -28,6 +28,10 @@ void Registry::Allow(int nr, std::vector<ArgMatcher> when, std::string reason) {
               std::move(reason)});
 }
 
+void Registry::Refuse(int nr, int error, std::string reason) {
+  refused_.push_back(Refusal{nr, error, current_name_ + ": " + reason});
+}
+
 namespace {
 
 // Absolute, and no empty, "." or ".." component (so no "//" and no
@@ -112,6 +116,9 @@ const std::vector<Registry::EditedDirectory>& Registry::TakeEditedDirectories() 
 }
 
 SyscallPolicy Registry::BuildPolicy(SyscallPolicy base) const {
+  for (const Refusal& r : refused_) {
+    base.Add(r.nr, SyscallRule{{}, SyscallAction::Errno(r.error), r.reason});
+  }
   for (const Pending& p : allowed_) {
     base.Add(p.nr, SyscallRule{p.entry.when, SyscallAction::Allow(),
                                p.entry.module_name + ": " + p.reason});

@@ -186,9 +186,8 @@ void CpusModule::Register(Registry& registry) {
   registry.Notify(SYS_sched_setaffinity, bind(&CpusModule::SchedSetaffinity),
                   "real placement is not the command's to change");
   registry.Notify(SYS_getcpu, bind(&CpusModule::Getcpu), "always on virtual CPU 0");
-  registry.Notify(
-      SYS_rseq, [](SyscallContext&) -> std::optional<Response> { return Response::Errno(ENOSYS); },
-      "the rseq area would show the real CPU");
+  // In the filter itself: glibc registers rseq at every exec.
+  registry.Refuse(SYS_rseq, ENOSYS, "the rseq area would show the real CPU");
 
   // Files: fixed for the run, computed once and copied at each open.
   auto constant = [&registry](std::string path, std::string content, const char* reason) {
