@@ -77,6 +77,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Module>>> BuildModules(const Config& 
   InProcessClocks in_process;
   in_process.constant = time->FrozenVdsoClocks();
   in_process.offset = time->RealVdsoClocks();
+  in_process.step = config.clock == ClockMode::kStep;
   const TimeModule& clock = *time;  // procfs reads it; the list owns both
   modules.push_back(std::move(time));
   modules.push_back(std::make_unique<RandomModule>(config));

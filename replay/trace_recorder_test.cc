@@ -217,6 +217,12 @@ TEST(SyscallCatalogTest, TimesAreDescribedAsAbslFormatsThem) {
   EXPECT_EQ(DescribePayload("clock_gettime", {1},
                             std::string_view(reinterpret_cast<const char*>(mono), sizeof mono), 0),
             "CLOCK_MONOTONIC 100.000000005s");
+  // The step-mode vDSO stub's answers carry the time as the value.
+  EXPECT_EQ(DescribePayload("clock_gettime", {1}, "", 100'000'000'005),
+            "CLOCK_MONOTONIC 100.000000005s");
+  EXPECT_EQ(DescribePayload("clock_gettime", {0}, "", 946'684'800'000'000'000),
+            "CLOCK_REALTIME 2000-01-01T00:00:00Z");
+  EXPECT_EQ(DescribePayload("clock_gettime", {0}, "", -22), "");  // EINVAL
   EXPECT_EQ(DescribePayload("time", {}, "", 946684800), "2000-01-01T00:00:00Z");
 }
 

@@ -42,6 +42,10 @@ absl::StatusOr<std::unique_ptr<VdsoModule>> VdsoModule::Create(InProcessClocks c
     if (getrandom(clocks.magic.data(), sizeof clocks.magic, 0) != sizeof clocks.magic) {
       return absl::ErrnoToStatus(errno, "getrandom for the vDSO clock marker");
     }
+  } else if (clocks.step) {
+    // Fixed, so that the vDSO's bytes are the same in every run: a program
+    // that forges the marked call only gets its virtual clock another way.
+    clocks.magic = kStepClockMagic;
   }
   absl::StatusOr<std::vector<uint8_t>> original = ReadOwnVdso();
   if (!original.ok()) return original.status();

@@ -162,6 +162,41 @@ std::vector<uint8_t> OffsetClockGettimeStub(const OffsetClocks& clocks,
   return code;
 }
 
+std::vector<uint8_t> StepClockGettimeStub(const std::array<uint64_t, 2>& magic) {
+  std::vector<uint8_t> code = {
+      0x83, 0xff, 0x0b,  // 00 cmp edi, 11
+      0x77, 0x46,        // 03 ja .plain (0x4b): other ids (CPU clocks of others, PTP fds)
+      0x48, 0xba,        // 05 movabs rdx, magic[0]
+  };
+  AppendLe(code, magic[0], 8);
+  code.insert(code.end(), {0x49, 0xba});  // 0f movabs r10, magic[1]
+  AppendLe(code, magic[1], 8);
+  code.insert(code.end(), {
+                              0xb8, 0xe4, 0x00, 0x00, 0x00,  // 19 mov eax, 228 (clock_gettime)
+                              0x0f, 0x05,                    // 1e syscall
+                              0x48, 0x85, 0xc0,              // 20 test rax, rax
+                              0x78, 0x14,                    // 23 js .negative (0x39)
+                              0xb9, 0x00, 0xca, 0x9a, 0x3b,  // 25 mov ecx, 1e9
+                              0x31, 0xd2,                    // 2a xor edx, edx
+                              0x48, 0xf7, 0xf1,              // 2c div rcx
+                              0x48, 0x89, 0x06,              // 2f mov [rsi], rax
+                              0x48, 0x89, 0x56, 0x08,        // 32 mov [rsi + 8], rdx
+                              0x31, 0xc0,                    // 36 xor eax, eax
+                              0xc3,                          // 38 ret
+                              0x48, 0xb9,                    // 39 .negative: movabs rcx, kStepStubWrote
+                          });
+  AppendLe(code, static_cast<uint64_t>(kStepStubWrote), 8);
+  code.insert(code.end(), {
+                              0x48, 0x39, 0xc8,  // 43 cmp rax, rcx
+                              0x75, 0x02,        // 46 jne .ret (0x4a)
+                              0x31, 0xc0,        // 48 xor eax, eax
+                              0xc3,              // 4a .ret: ret
+                          });
+  const std::vector<uint8_t> plain = SyscallStub(SYS_clock_gettime);  // 4b .plain
+  code.insert(code.end(), plain.begin(), plain.end());
+  return code;
+}
+
 std::vector<uint8_t> ConstantGettimeofdayStub(int64_t sec, int64_t usec) {
   std::vector<uint8_t> code = {
       0x48, 0x85, 0xff,  // test rdi, rdi
@@ -204,6 +239,7 @@ std::vector<PatchSpec> SyscallForwardingPatches(const InProcessClocks& in_proces
   if (in_process.offset) {
     specs[0].code = OffsetClockGettimeStub(*in_process.offset, in_process.magic);
   }
+  if (in_process.step) specs[0].code = StepClockGettimeStub(in_process.magic);
   if (const std::optional<ConstantClocks>& constant = in_process.constant) {
     const std::optional<ConstantClocks::Value>& realtime = constant->by_id[CLOCK_REALTIME];
     const int64_t sec = realtime ? realtime->sec : 0;

@@ -188,6 +188,31 @@ TEST(StubTest, SyscallStubsMakeTheSyscall) {
   EXPECT_EQ(clock.As<int (*)(clockid_t, timespec*)>()(12345, &ts), -EINVAL);
 }
 
+// Run without a supervisor, the marked call is the kernel's own
+// clock_gettime: it returns 0, which the stub takes for "0 ns" (as the
+// supervisor would answer a clock at the epoch) and stores.
+TEST(StubTest, StepClockStubStoresTheReturnedNanoseconds) {
+  ExecutableCode code(StepClockGettimeStub(kStepClockMagic));
+  auto stub = code.As<int (*)(clockid_t, timespec*)>();
+  timespec ts{123, 456};
+  EXPECT_EQ(stub(CLOCK_MONOTONIC, &ts), 0);
+  EXPECT_EQ(ts.tv_sec, 0);
+  EXPECT_EQ(ts.tv_nsec, 0);
+  // An error (id 10 is no clock) comes back as -errno, *ts untouched.
+  ts = {123, 456};
+  EXPECT_EQ(stub(10, &ts), -EINVAL);
+  EXPECT_EQ(ts.tv_sec, 123);
+  // Ids past 11 (other processes' CPU clocks, PTP descriptors) make the
+  // plain syscall: the kernel's answer and error, unchanged.
+  EXPECT_EQ(stub(12345, &ts), -EINVAL);
+  // This process's CPU clock by pid: (~pid << 3) | CPUCLOCK_SCHED, as
+  // clock_getcpuclockid makes it.
+  const clockid_t by_pid = static_cast<clockid_t>((~static_cast<unsigned>(getpid()) << 3) | 2);
+  timespec cpu{};
+  EXPECT_EQ(stub(by_pid, &cpu), 0);
+  EXPECT_TRUE(cpu.tv_sec > 0 || cpu.tv_nsec > 0);
+}
+
 TEST(StubTest, GetrandomStubRefusesTheStateQueryAndForwardsReads) {
   ExecutableCode code(GetrandomSyscallStub());
   using VGetrandom = ssize_t (*)(void*, size_t, unsigned, void*, size_t);
