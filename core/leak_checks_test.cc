@@ -106,7 +106,7 @@ uint32_t Action(const bpf::Program& program, int nr, uint64_t arg3 = 0, uint64_t
 }
 
 const int kLeakOnly[] = {SYS_statfs, SYS_fstatfs, SYS_ustat,  SYS_connect,
-                         SYS_bind,   SYS_syslog,  SYS_kcmp,   SYS_keyctl, SYS_adjtimex};
+                         SYS_bind,   SYS_syslog,  SYS_kcmp,   SYS_keyctl, SYS_sysfs};
 
 // Runs that ask for no report register nothing: the calls only the leak
 // checks want stay in the kernel.

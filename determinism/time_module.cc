@@ -5,6 +5,7 @@
 #include <sys/sysinfo.h>
 #include <sys/time.h>
 #include <sys/times.h>
+#include <sys/timex.h>
 #include <time.h>
 
 #include <cerrno>
@@ -104,6 +105,17 @@ void TimeModule::Register(Registry& registry) {
                   "CPU time from the virtual clock; no host usage figures");
   registry.Notify(SYS_sysinfo, bind(&TimeModule::Sysinfo),
                   "virtual uptime and fixed machine figures");
+  // The host's clock: its NTP state and time (adjtimex reads both) are
+  // answered as a never-synchronized clock at the virtual time; setting it
+  // is refused, as sethostname is (as root it would set the machine's).
+  registry.Notify(
+      SYS_adjtimex,
+      [this](SyscallContext& ctx) { return Adjtimex(ctx, ctx.notification.args[0]); },
+      "the virtual clock, never synchronized; adjustments refused");
+  registry.Notify(SYS_clock_adjtime, bind(&TimeModule::ClockAdjtime),
+                  "the virtual clock, never synchronized; adjustments refused");
+  registry.Refuse(SYS_settimeofday, EPERM, "the host's clock is not the command's to set");
+  registry.Refuse(SYS_clock_settime, EPERM, "the host's clock is not the command's to set");
   RegisterWaits(registry);
   RegisterTimers(registry);
 }
@@ -280,6 +292,41 @@ std::optional<Response> TimeModule::ClockGettime(SyscallContext& ctx) {
   std::optional<Response> written = WriteOut(ctx, a[1], &ts, sizeof ts, 0);
   if (from_stub && written->kind == Response::Kind::kValue) return Response::Value(kStepStubWrote);
   return written;
+}
+
+std::optional<Response> TimeModule::Adjtimex(SyscallContext& ctx, uint64_t buf) {
+  const Notification& n = ctx.notification;
+  uint32_t modes = 0;
+  if (absl::Status s = ctx.memory.Read(n.id, n.tid, buf, &modes, sizeof modes); !s.ok()) {
+    return Response::Errno(ErrnoForMemoryStatus(s));
+  }
+  // Only a read (no mode, or ADJ_OFFSET_SS_READ) is answered: any
+  // adjustment is what an unprivileged caller gets, EPERM.
+  if (modes != 0 && modes != ADJ_OFFSET_SS_READ) return Response::Errno(EPERM);
+  // The kernel's figures for a clock no NTP daemon ever disciplined
+  // (kernel/time/ntp.c: ntp_clear), at the virtual time in microseconds.
+  struct timex tx {};
+  tx.maxerror = 16'000'000;  // NTP_PHASE_LIMIT, in µs
+  tx.esterror = 16'000'000;
+  tx.status = STA_UNSYNC;
+  tx.constant = 2;             // the kernel's initial time constant
+  tx.precision = 1;
+  tx.tolerance = 32'768'000;   // MAXFREQ_SCALED >> 16: 500 ppm
+  tx.tick = 1'000'000 / 100;   // USER_HZ
+  tx.tai = 37;                 // CLOCK_TAI runs 37 s ahead (README, Time)
+  KernelTimespec now = ToTimespec(*Read(ctx.thread, CLOCK_REALTIME));
+  tx.time.tv_sec = now.tv_sec;
+  tx.time.tv_usec = now.tv_nsec / 1000;
+  return WriteOut(ctx, buf, &tx, sizeof tx, TIME_ERROR);
+}
+
+std::optional<Response> TimeModule::ClockAdjtime(SyscallContext& ctx) {
+  const int64_t id = static_cast<int32_t>(ctx.notification.args[0]);
+  if ((id & 7) == 3 && id < 0) return std::nullopt;  // a posix clock fd (PTP): the kernel's
+  if (id == CLOCK_REALTIME) return Adjtimex(ctx, ctx.notification.args[1]);
+  // The kernel adjusts no other clock (EOPNOTSUPP), and knows ids 0..11.
+  if (Read(ctx.thread, id).has_value()) return Response::Errno(EOPNOTSUPP);
+  return Response::Errno(EINVAL);
 }
 
 std::optional<Response> TimeModule::Gettimeofday(SyscallContext& ctx) {

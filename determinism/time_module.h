@@ -192,6 +192,11 @@ class TimeModule : public Module {
   std::optional<Response> Times(SyscallContext& ctx);
   std::optional<Response> Getrusage(SyscallContext& ctx);
   std::optional<Response> Sysinfo(SyscallContext& ctx);
+  // adjtimex(buf) and clock_adjtime(CLOCK_REALTIME, buf) at `buf`: a read
+  // answers an unsynchronized clock at the virtual time; an adjustment is
+  // refused.
+  std::optional<Response> Adjtimex(SyscallContext& ctx, uint64_t buf);
+  std::optional<Response> ClockAdjtime(SyscallContext& ctx);
   // Moves the clock forward to `elapsed` (step mode) for a sleep.
   void SleepUntil(const ThreadState& thread, int64_t elapsed);
   // A step-mode sleep of the calling thread to `target` (elapsed terms):

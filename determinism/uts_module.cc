@@ -76,14 +76,15 @@ void UtsModule::Register(Registry& registry) {
   constant("/proc/version", ProcVersion(), "fixed kernel identity");
   constant("/proc/sys/kernel/random/boot_id", BootId(seed_), "boot id from --seed");
   constant("/etc/machine-id", MachineId(seed_), "machine id from --seed");
+  // D-Bus's copy (a file of its own on some systems, a symlink on others).
+  constant("/var/lib/dbus/machine-id", MachineId(seed_), "machine id from --seed");
 
   registry.Notify(
       SYS_uname, [this](SyscallContext& ctx) { return Uname(ctx); },
       "host name from --hostname, fixed kernel identity");
   // Any argument: the refusal does not depend on them.
-  auto refuse = [](SyscallContext&) -> std::optional<Response> { return Response::Errno(EPERM); };
-  registry.Notify(SYS_sethostname, refuse, "the host name is fixed by --hostname");
-  registry.Notify(SYS_setdomainname, refuse, "the domain name is fixed");
+  registry.Refuse(SYS_sethostname, EPERM, "the host name is fixed by --hostname");
+  registry.Refuse(SYS_setdomainname, EPERM, "the domain name is fixed");
 }
 
 std::optional<Response> UtsModule::Uname(SyscallContext& ctx) const {

@@ -58,6 +58,41 @@ TEST(TimeTest, DefaultStartIs2000AndSourceDateEpochIsHonouredAndExported) {
   EXPECT_EQ(exported.out, "1577836800\n");
 }
 
+// The host clock's NTP state and time through adjtimex/ntp_gettime: a
+// never-synchronized clock at the virtual time; setting the clock refused
+// (as root it would set the machine's: never run natively here).
+TEST(TimeTest, AdjtimexReadsTheVirtualClockAndTheClockCannotBeSet) {
+  const std::string program = R"(
+import ctypes, errno, os, time
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(208)  # struct timex
+r = libc.adjtimex(buf)
+status = int.from_bytes(buf.raw[40:44], "little")
+sec = int.from_bytes(buf.raw[72:80], "little", signed=True)
+usec = int.from_bytes(buf.raw[80:88], "little", signed=True)
+tai = int.from_bytes(buf.raw[160:164], "little", signed=True)
+print("adjtimex", r, "status", status, "time", sec, usec, "tai", tai)
+buf.raw = (0x0002).to_bytes(4, "little") + bytes(204)  # ADJ_FREQUENCY
+print("adjust", libc.adjtimex(buf), errno.errorcode[ctypes.get_errno()])
+for what in ("clock_settime", "settimeofday"):
+    try:
+        if what == "clock_settime":
+            time.clock_settime(time.CLOCK_REALTIME, 0)
+        else:
+            tv = (ctypes.c_long * 2)(0, 0)
+            if libc.settimeofday(tv, None) != 0:
+                raise OSError(ctypes.get_errno(), what)
+        print(what, "ok")
+    except OSError as e:
+        print(what, errno.errorcode[e.errno])
+)";
+  EXPECT_EQ(Twice({"--time=2020-01-01", "--clock=frozen"}, {"/usr/bin/python3", "-c", program}),
+            "adjtimex 5 status 64 time 1577836800 0 tai 37\n"
+            "adjust -1 EPERM\n"
+            "clock_settime EPERM\n"
+            "settimeofday EPERM\n");
+}
+
 TEST(TimeTest, EveryClockFrozen) {
   EXPECT_EQ(Twice({kStart, "--clock=frozen"}, {Probe("clocks")}),
             "time 1577836800\n"
