@@ -16,9 +16,9 @@
 //   /proc/loadavg  "0.00 0.00 0.00 1/1 1\n": the load averages sysinfo(2)
 //                  reports (0), one runnable of one scheduling entity (the
 //                  procs figure of sysinfo), and 1 as the last pid
-//                  allocated -- the pid the command will have in detrun's
-//                  own pid namespace; a host pid here would vary from run
-//                  to run.
+//                  allocated -- a fixed figure (the namespace's init; the
+//                  command itself is pid 2); a host pid here would vary
+//                  from run to run.
 //   /proc/meminfo  the kernel's fields, in its order and format ("%-16s"
 //                  names, "%8lu kB" values; the HugePages_ counts bare), with
 //                  MemTotal, MemFree, Buffers, Shmem, SwapTotal, SwapFree
