@@ -46,7 +46,7 @@ TEST(UtsModuleTest, ProvidesItsFiles) {
                                    "/proc/sys/kernel/domainname", "/proc/sys/kernel/osrelease",
                                    "/proc/sys/kernel/version", "/proc/sys/kernel/ostype",
                                    "/proc/version", "/proc/sys/kernel/random/boot_id",
-                                   "/etc/machine-id"));
+                                   "/etc/machine-id", "/var/lib/dbus/machine-id"));
   EXPECT_EQ(files.ReadOr("/etc/hostname"), "buildhost\n");
   EXPECT_EQ(files.ReadOr("/proc/sys/kernel/hostname"), "buildhost\n");
   EXPECT_EQ(files.ReadOr("/proc/sys/kernel/domainname"), "(none)\n");
@@ -56,6 +56,7 @@ TEST(UtsModuleTest, ProvidesItsFiles) {
   EXPECT_EQ(files.ReadOr("/proc/version"), UtsModule::ProcVersion());
   EXPECT_EQ(files.ReadOr("/proc/sys/kernel/random/boot_id"), UtsModule::BootId(42));
   EXPECT_EQ(files.ReadOr("/etc/machine-id"), UtsModule::MachineId(42));
+  EXPECT_EQ(files.ReadOr("/var/lib/dbus/machine-id"), UtsModule::MachineId(42));
 }
 
 }  // namespace
