@@ -47,18 +47,6 @@ bool ParseIndex(const char* text, uint64_t* value) {
   return absl::SimpleAtoi(text, value);
 }
 
-const char* DirsWord(DirOrder order) {
-  switch (order) {
-    case DirOrder::kSorted:
-      return "sorted";
-    case DirOrder::kShuffle:
-      return "shuffle";
-    case DirOrder::kNative:
-      return "native";
-  }
-  return "sorted";
-}
-
 }  // namespace
 
 namespace {
@@ -140,7 +128,7 @@ std::vector<std::string> SettingFlags(const Setting& setting, const Setting& bas
   std::vector<std::string> flags = {absl::StrCat("--seed=", setting.seed),
                                     absl::StrCat("--time=", FormatTimeUtc(setting.start_time))};
   if (setting.dirs != baseline.dirs) {
-    flags.push_back(absl::StrCat("--dirs=", DirsWord(setting.dirs)));
+    flags.push_back(absl::StrCat("--dirs=", ModeWord(setting.dirs)));
   }
   if (setting.cpus != baseline.cpus) flags.push_back(absl::StrCat("--cpus=", setting.cpus));
   if (setting.hostname != baseline.hostname) {

@@ -78,29 +78,24 @@ absl::Status ParseChoice(absl::string_view name, absl::string_view value,
   return InvalidValue(name, value, absl::StrCat("expected one of ", absl::StrJoin(words, ", ")));
 }
 
-constexpr Choice<ClockMode> kClockModes[] = {
-    {"step", ClockMode::kStep},
-    {"frozen", ClockMode::kFrozen},
-    {"real", ClockMode::kReal},
-};
-constexpr Choice<FsTimes> kFsTimes[] = {
-    {"clamp", FsTimes::kClamp},
-    {"real", FsTimes::kReal},
-};
 constexpr Choice<bool> kPidNamespace[] = {
     {"auto", true},
     {"off", false},
 };
-constexpr Choice<TscMode> kTscModes[] = {
-    {"emulate", TscMode::kEmulate},
-    {"trap", TscMode::kTrap},
-    {"native", TscMode::kNative},
-};
-constexpr Choice<DirOrder> kDirOrders[] = {
-    {"sorted", DirOrder::kSorted},
-    {"shuffle", DirOrder::kShuffle},
-    {"native", DirOrder::kNative},
-};
+
+// A mode named by one of `words` (config.h), whose index is its value.
+template <typename Enum, size_t N>
+absl::Status ParseMode(absl::string_view name, absl::string_view value,
+                       const char* const (&words)[N], Enum* out) {
+  for (size_t i = 0; i < N; ++i) {
+    if (value == words[i]) {
+      *out = static_cast<Enum>(i);
+      return absl::OkStatus();
+    }
+  }
+  return InvalidValue(name, value,
+                      absl::StrCat("expected one of ", absl::StrJoin(words, ", ")));
+}
 
 absl::Status ApplySeed(absl::string_view name, absl::string_view value, Config& config) {
   if (!ParseDecimal(value, &config.seed)) {
@@ -128,7 +123,7 @@ absl::Status ApplyTime(absl::string_view name, absl::string_view value, Config& 
 }
 
 absl::Status ApplyClock(absl::string_view name, absl::string_view value, Config& config) {
-  return ParseChoice(name, value, kClockModes, &config.clock);
+  return ParseMode(name, value, kClockWords, &config.clock);
 }
 
 absl::Status ApplyTick(absl::string_view name, absl::string_view value, Config& config) {
@@ -174,15 +169,15 @@ absl::Status ApplyCpus(absl::string_view name, absl::string_view value, Config& 
 }
 
 absl::Status ApplyFsTimes(absl::string_view name, absl::string_view value, Config& config) {
-  return ParseChoice(name, value, kFsTimes, &config.fs_times);
+  return ParseMode(name, value, kFsTimesWords, &config.fs_times);
 }
 
 absl::Status ApplyDirs(absl::string_view name, absl::string_view value, Config& config) {
-  return ParseChoice(name, value, kDirOrders, &config.dirs);
+  return ParseMode(name, value, kDirOrderWords, &config.dirs);
 }
 
 absl::Status ApplyTsc(absl::string_view name, absl::string_view value, Config& config) {
-  return ParseChoice(name, value, kTscModes, &config.tsc);
+  return ParseMode(name, value, kTscWords, &config.tsc);
 }
 
 absl::Status ApplyRecord(absl::string_view name, absl::string_view value, Config& config) {

@@ -23,6 +23,18 @@ enum class DirOrder { kSorted, kShuffle, kNative };
 // --tsc: what rdtsc/rdtscp return (determinism/tsc.h).
 enum class TscMode { kEmulate, kTrap, kNative };
 
+// The words naming each mode, indexed by the enum's value: the one list
+// for the option parser, the trace writer and reader, the trace's text
+// and `detrun flaky`'s suggested flags.
+inline constexpr const char* kClockWords[] = {"step", "frozen", "real"};
+inline constexpr const char* kFsTimesWords[] = {"clamp", "real"};
+inline constexpr const char* kDirOrderWords[] = {"sorted", "shuffle", "native"};
+inline constexpr const char* kTscWords[] = {"emulate", "trap", "native"};
+inline const char* ModeWord(ClockMode m) { return kClockWords[static_cast<int>(m)]; }
+inline const char* ModeWord(FsTimes m) { return kFsTimesWords[static_cast<int>(m)]; }
+inline const char* ModeWord(DirOrder m) { return kDirOrderWords[static_cast<int>(m)]; }
+inline const char* ModeWord(TscMode m) { return kTscWords[static_cast<int>(m)]; }
+
 // 2000-01-01T00:00:00Z: the start time when neither --time nor
 // $SOURCE_DATE_EPOCH says otherwise.
 inline constexpr int64_t kDefaultStartEpochSeconds = 946684800;

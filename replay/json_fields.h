@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <string>
@@ -118,7 +119,14 @@ class Fields {
   }
 
   // A string that must be one of `words`; returns its index.
+  template <size_t N>
+  int Choice(std::string_view key, const char* const (&words)[N]) {
+    return Choice(key, std::vector<std::string_view>(std::begin(words), std::end(words)));
+  }
   int Choice(std::string_view key, std::initializer_list<std::string_view> words) {
+    return Choice(key, std::vector<std::string_view>(words));
+  }
+  int Choice(std::string_view key, const std::vector<std::string_view>& words) {
     std::string s;
     Str(key, &s);
     if (!status_.ok()) return -1;

@@ -36,10 +36,6 @@ json::Value StringArray(const std::vector<std::string>& v) {
   return a;
 }
 
-constexpr std::string_view kClockWords[] = {"step", "frozen", "real"};
-constexpr std::string_view kFsTimesWords[] = {"clamp", "real"};
-constexpr std::string_view kDirWords[] = {"sorted", "shuffle", "native"};
-constexpr std::string_view kTscWords[] = {"emulate", "trap", "native"};
 
 json::Value OutputToJson(const OutputRecord& r) {
   json::Value o = json::Value::Object();
@@ -162,14 +158,14 @@ json::Value ConfigToJson(const Config& c, int version) {
   json::Value o = json::Value::Object();
   o.Add("seed", json::Value::Uint(c.seed));
   o.Add("time", json::Value::String(absl::FormatTime(kTimeFormat, c.start_time, absl::UTCTimeZone())));
-  o.Add("clock", json::Value::String(std::string(kClockWords[static_cast<int>(c.clock)])));
+  o.Add("clock", json::Value::String(ModeWord(c.clock)));
   o.Add("tick", json::Value::String(absl::FormatDuration(c.tick)));
   o.Add("hostname", json::Value::String(c.hostname));
   o.Add("cpus", json::Value::Uint(c.cpus));
-  o.Add("fs_times", json::Value::String(std::string(kFsTimesWords[static_cast<int>(c.fs_times)])));
-  o.Add("dirs", json::Value::String(std::string(kDirWords[static_cast<int>(c.dirs)])));
+  o.Add("fs_times", json::Value::String(ModeWord(c.fs_times)));
+  o.Add("dirs", json::Value::String(ModeWord(c.dirs)));
   if (version >= 2) {
-    o.Add("tsc", json::Value::String(std::string(kTscWords[static_cast<int>(c.tsc)])));
+    o.Add("tsc", json::Value::String(ModeWord(c.tsc)));
     o.Add("chaos", c.chaos_seed ? json::Value::Uint(*c.chaos_seed) : json::Value());
   }
   o.Add("record", c.record_path ? json::Value::String(*c.record_path) : json::Value());
@@ -198,7 +194,7 @@ absl::StatusOr<Config> ConfigFromJson(const json::Value& value, int version) {
   if (!time.empty() && !absl::ParseTime(kTimeFormat, time, absl::UTCTimeZone(), &c.start_time, &err)) {
     f.Fail(absl::StrCat("config: bad \"time\" \"", time, "\": ", err));
   }
-  const int clock = f.Choice("clock", {"step", "frozen", "real"});
+  const int clock = f.Choice("clock", kClockWords);
   if (clock >= 0) c.clock = static_cast<ClockMode>(clock);
   std::string tick;
   f.Str("tick", &tick);
@@ -210,14 +206,14 @@ absl::StatusOr<Config> ConfigFromJson(const json::Value& value, int version) {
   f.Uint("cpus", &cpus);
   if (cpus > std::numeric_limits<uint32_t>::max()) f.Fail("config: \"cpus\" out of range");
   c.cpus = static_cast<uint32_t>(cpus);
-  const int fs = f.Choice("fs_times", {"clamp", "real"});
+  const int fs = f.Choice("fs_times", kFsTimesWords);
   if (fs >= 0) c.fs_times = static_cast<FsTimes>(fs);
-  const int dirs = f.Choice("dirs", {"sorted", "shuffle", "native"});
+  const int dirs = f.Choice("dirs", kDirOrderWords);
   if (dirs >= 0) c.dirs = static_cast<DirOrder>(dirs);
   // Version 1 has no "tsc" and "chaos": such a run read the host's
   // counter and had no chaos.
   if (version >= 2) {
-    const int tsc = f.Choice("tsc", {"emulate", "trap", "native"});
+    const int tsc = f.Choice("tsc", kTscWords);
     if (tsc >= 0) c.tsc = static_cast<TscMode>(tsc);
     if (const json::Value* chaos = f.Get("chaos", true); chaos != nullptr && !chaos->is_null()) {
       uint64_t seed = 0;

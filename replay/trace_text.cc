@@ -32,10 +32,6 @@ std::string Signal(int sig) {
   return abbrev != nullptr ? absl::StrCat("SIG", abbrev) : absl::StrCat("signal ", sig);
 }
 
-constexpr const char* kClockWords[] = {"step", "frozen", "real"};
-constexpr const char* kFsTimesWords[] = {"clamp", "real"};
-constexpr const char* kDirWords[] = {"sorted", "shuffle", "native"};
-constexpr const char* kTscWords[] = {"emulate", "trap", "native"};
 
 std::string ChaosText(const Config& c) {
   return c.chaos_seed ? absl::StrCat(*c.chaos_seed) : std::string("off");
@@ -123,10 +119,10 @@ std::string FormatEvent(const TraceEvent& e) {
 
 std::string FormatConfig(const Config& c) {
   std::string out = absl::StrCat(
-      "seed=", c.seed, " time=", TimeText(c.start_time), " clock=", kClockWords[static_cast<int>(c.clock)],
+      "seed=", c.seed, " time=", TimeText(c.start_time), " clock=", ModeWord(c.clock),
       " tick=", absl::FormatDuration(c.tick), " hostname=", c.hostname, " cpus=", c.cpus,
-      " fs-times=", kFsTimesWords[static_cast<int>(c.fs_times)],
-      " dirs=", kDirWords[static_cast<int>(c.dirs)], " tsc=", kTscWords[static_cast<int>(c.tsc)],
+      " fs-times=", ModeWord(c.fs_times),
+      " dirs=", ModeWord(c.dirs), " tsc=", ModeWord(c.tsc),
       " pid-namespace=", c.pid_namespace ? "auto" : "off");
   if (c.chaos_seed) absl::StrAppend(&out, " chaos=", *c.chaos_seed);
   if (c.native) absl::StrAppend(&out, " native");
@@ -181,14 +177,14 @@ std::vector<std::string> ConfigDifferences(const Config& a, const Config& b) {
   };
   add("seed", absl::StrCat(a.seed), absl::StrCat(b.seed));
   add("time", TimeText(a.start_time), TimeText(b.start_time));
-  add("clock", kClockWords[static_cast<int>(a.clock)], kClockWords[static_cast<int>(b.clock)]);
+  add("clock", ModeWord(a.clock), ModeWord(b.clock));
   add("tick", absl::FormatDuration(a.tick), absl::FormatDuration(b.tick));
   add("hostname", a.hostname, b.hostname);
   add("cpus", absl::StrCat(a.cpus), absl::StrCat(b.cpus));
-  add("fs-times", kFsTimesWords[static_cast<int>(a.fs_times)],
-      kFsTimesWords[static_cast<int>(b.fs_times)]);
-  add("dirs", kDirWords[static_cast<int>(a.dirs)], kDirWords[static_cast<int>(b.dirs)]);
-  add("tsc", kTscWords[static_cast<int>(a.tsc)], kTscWords[static_cast<int>(b.tsc)]);
+  add("fs-times", ModeWord(a.fs_times),
+      ModeWord(b.fs_times));
+  add("dirs", ModeWord(a.dirs), ModeWord(b.dirs));
+  add("tsc", ModeWord(a.tsc), ModeWord(b.tsc));
   add("chaos", ChaosText(a), ChaosText(b));
   add("native", a.native ? "yes" : "no", b.native ? "yes" : "no");
   add("allow-read", PathList(a.allow_read), PathList(b.allow_read));
