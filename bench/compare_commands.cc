@@ -1,6 +1,6 @@
 // compare_commands: whole-program timing, side by side.
 //
-//   compare_commands RUNS 'CMD A' 'CMD B' ...
+//   compare_commands [--no-warmup] RUNS 'CMD A' 'CMD B' ...
 //
 // Runs the commands interleaved (A B C A B C ...) RUNS times each, so that
 // machine noise hits every command alike, and prints a Markdown table of
@@ -8,6 +8,9 @@
 // executed directly (no shell, whose start-up would swamp small programs);
 // their output goes to /dev/null. A command that fails is reported and
 // makes the tool exit 1: a benchmark of a broken run means nothing.
+// Each command first runs once untimed, to warm the page cache; with
+// --no-warmup it does not (for long commands, such as a compile, whose
+// caller warms the cache once instead of once per command).
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -59,8 +62,14 @@ double Median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bool warmup = true;
+  if (argc > 1 && std::string(argv[1]) == "--no-warmup") {
+    warmup = false;
+    --argc;
+    ++argv;
+  }
   if (argc < 3) {
-    fprintf(stderr, "usage: compare_commands RUNS 'CMD A' ['CMD B' ...]\n");
+    fprintf(stderr, "usage: compare_commands [--no-warmup] RUNS 'CMD A' ['CMD B' ...]\n");
     return 2;
   }
   int runs = atoi(argv[1]);
@@ -73,7 +82,9 @@ int main(int argc, char** argv) {
     commands.push_back(absl::StrSplit(argv[i], ' ', absl::SkipEmpty()));
   }
   std::vector<std::vector<double>> times(commands.size());
-  for (auto& c : commands) RunOnce(c);  // warm the page cache
+  if (warmup) {
+    for (auto& c : commands) RunOnce(c);  // warm the page cache
+  }
   for (int r = 0; r < runs; ++r) {
     for (size_t i = 0; i < commands.size(); ++i) {
       double t = RunOnce(commands[i]);
