@@ -24,10 +24,10 @@ SHELL := /bin/bash
 
 # Debian 12 packages the builds, tests, demo and benchmarks need
 # (python3-setuptools and python3-wheel: the repro test builds an sdist and
-# a wheel).
+# a wheel; faketime: a peer detrun is measured against in `make bench`).
 DEBIAN_PACKAGES := build-essential cmake pkg-config libabsl-dev libsodium-dev \
   libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev bazel-bootstrap \
-  busybox-static python3 perl strace util-linux golang-go \
+  busybox-static python3 perl strace util-linux golang-go faketime \
   python3-setuptools python3-wheel
 
 BUILD_DIR := build
