@@ -362,19 +362,22 @@ void Supervisor::OnTraceStop(pid_t pid, int status) {
       Fail(absl::InternalError(absl::StrCat("process ", pid, " vanished in its exec stop")));
       return;
     }
+    // Kills the stopped process; fails the run unless it was dying anyway
+    // (the run ending, a SIGKILL): such a process cannot be patched and
+    // will never run, which is not the run's failure.
+    auto fail_stop = [&](const std::string& what, const absl::Status& s) {
+      const bool dying = ProcessIsExiting(pid);
+      kill(pid, SIGKILL);
+      if (dying) return;
+      Fail(absl::InternalError(absl::StrCat(what, "process ", thread->id.ToString(), " (",
+                                            thread->process->last_exec, "): ", s.message())));
+    };
     ProcMem mem(pid);
     for (Module* m : modules_) {
       if (!m->WantsExecStop()) continue;
       ExecStop stop{pid, *thread, *thread->process, config_, mem};
       if (absl::Status s = m->OnExecStop(stop); !s.ok()) {
-        // A process killed meanwhile (the run ending, a SIGKILL) cannot be
-        // patched and will never run: not the run's failure.
-        const bool dying = ProcessIsExiting(pid);
-        kill(pid, SIGKILL);
-        if (dying) return;
-        Fail(absl::InternalError(absl::StrCat(
-            std::string(m->name()), ": process ",
-            thread->id.ToString(), " (", thread->process->last_exec, "): ", s.message())));
+        fail_stop(absl::StrCat(std::string(m->name()), ": "), s);
         return;
       }
     }
@@ -386,13 +389,7 @@ void Supervisor::OnTraceStop(pid_t pid, int status) {
           auxv.ok() ? loader_tsc_.OnExec(mem, auxv->interpreter_base)
                     : absl::StatusOr<LoaderText>(auxv.status());
       if (!text.ok()) {
-        const bool dying = ProcessIsExiting(pid);
-        kill(pid, SIGKILL);
-        if (dying) return;
-        Fail(absl::InternalError(absl::StrCat("rdtsc sites of the loader of process ",
-                                              thread->id.ToString(), " (",
-                                              thread->process->last_exec,
-                                              "): ", text.status().message())));
+        fail_stop("rdtsc sites of the loader of ", text.status());
         return;
       }
       thread->process->loader_text = *text;
