@@ -7,6 +7,8 @@
 #   make test         deps, build, every ctest test, then the integration
 #                     tests again as an unprivileged user
 #   make test-asan    the ctest tests under ASan + UBSan (build-asan/)
+#   make soak         one detrun run of mixed workloads for SOAK_SECONDS
+#                     (600), its memory, descriptors and processes checked
 #   make bazel-test   `bazel test //...` (offline, Debian's Bazel 4)
 #   make demo | bench | deps | clean
 
@@ -20,7 +22,7 @@ SHELL := /bin/bash
 # which would reach the Makefiles CMake generates.)
 .SUFFIXES:
 
-.PHONY: all deps build test demo bench test-asan bazel-test clean
+.PHONY: all deps build test demo bench soak test-asan bazel-test clean
 
 # Debian 12 packages the builds, tests, demo and benchmarks need
 # (python3-setuptools and python3-wheel: the repro test builds an sdist and
@@ -31,6 +33,7 @@ DEBIAN_PACKAGES := build-essential cmake pkg-config libabsl-dev libsodium-dev \
   python3-setuptools python3-wheel
 
 BUILD_DIR := build
+SOAK_SECONDS := 600
 ASAN_BUILD_DIR := build-asan
 BUILD_TYPE := RelWithDebInfo
 JOBS := $(shell nproc)
@@ -112,6 +115,11 @@ demo: deps build
 # bench: deps, build, then the benchmarks in bench/run.sh.
 bench: deps build
 	$(call run-script,bench/run.sh)
+
+# soak: deps, build, then tests/soak.sh for SOAK_SECONDS (issue 8's
+# 10-minute soak; ctest runs a 30 s one).
+soak: deps build
+	bash tests/soak.sh --seconds $(SOAK_SECONDS) --detrun $(BUILD_DIR)/detrun --probes $(BUILD_DIR)/tests/probes
 
 # test-asan: deps, then configure build-asan/ with DETRUN_SANITIZE=ON
 # (AddressSanitizer + UndefinedBehaviorSanitizer), build, and run ctest there:
