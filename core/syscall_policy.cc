@@ -6,6 +6,7 @@
 #include <linux/audit.h>
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
@@ -352,6 +353,16 @@ const std::vector<DeniedSyscall>& DeniedEscapeSyscalls() {
        {ArgMatcher::Eq32(0, PR_SET_DUMPABLE)},
        EPERM,
        "non-dumpable children lock detrun out of /proc/PID/mem"},
+      // detrun starts the command with ADDR_NO_RANDOMIZE (launcher.cc), so
+      // that addresses, and what programs derive from them (hash seeds,
+      // pointer-keyed orders), are the same in every run. A personality
+      // without it (`setarch x86_64`, `linux32`) would give the next exec a
+      // random layout again. The query (0xffffffff) and every persona that
+      // keeps the bit (`setarch -R linux32`) still run.
+      {__NR_personality,
+       {ArgMatcher::Ne32(0, 0xffffffffu), ArgMatcher::NoBits32(0, ADDR_NO_RANDOMIZE)},
+       EPERM,
+       "a persona without ADDR_NO_RANDOMIZE would randomize the next exec's addresses"},
       // arch_prctl(ARCH_MAP_VDSO_*) maps a fresh, unpatched vDSO (after the
       // child unmaps ours), whose clocks run without any syscall.
       {__NR_arch_prctl,

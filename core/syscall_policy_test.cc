@@ -13,6 +13,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -151,10 +152,15 @@ TEST(SyscallPolicyTest, EveryEscapeDenialAnswersItsErrno) {
   std::vector<Case> cases;
   for (const DeniedSyscall& denied : DeniedEscapeSyscalls()) {
     std::array<uint64_t, 6> args = {};
+    // Arguments that meet every condition: zero meets a kNotEqual of a
+    // non-zero value and any kNoBitsSet.
     for (const ArgMatcher& m : denied.all_of) {
-      ASSERT_EQ(m.op, ArgMatcher::Op::kEqual);
       ASSERT_EQ(m.width, ArgMatcher::Width::k32);
-      args[m.arg] = m.value;
+      if (m.op == ArgMatcher::Op::kEqual || m.op == ArgMatcher::Op::kAnyBitsSet) {
+        args[m.arg] |= m.value;
+      } else if (m.op == ArgMatcher::Op::kNotEqual) {
+        ASSERT_NE(m.value, 0u);
+      }
     }
     const std::string name = SyscallNameOrNumber(denied.nr);
     cases.push_back({name, Call(denied.nr, args), Errno(denied.errno_value)});
@@ -174,7 +180,18 @@ TEST(SyscallPolicyTest, EveryEscapeDenialAnswersItsErrno) {
   cases.push_back({"arch_prctl(ARCH_SET_FS)", Call(__NR_arch_prctl, {ARCH_SET_FS}), kAllow});
   cases.push_back({"ioctl(TCGETS)", Call(__NR_ioctl, {0, TCGETS}), kAllow});
   cases.push_back({"ioctl(fd=TIOCSTI, TCGETS)", Call(__NR_ioctl, {TIOCSTI, TCGETS}), kAllow});
-  for (const char* allowed : {"seccomp", "unshare", "clone", "clone3", "personality",
+  // personality: the query and any persona keeping ADDR_NO_RANDOMIZE run;
+  // one that drops it is refused, whatever the upper half holds.
+  cases.push_back({"personality(0xffffffff)", Call(__NR_personality, {0xffffffffu}), kAllow});
+  cases.push_back({"personality(ADDR_NO_RANDOMIZE)",
+                   Call(__NR_personality, {ADDR_NO_RANDOMIZE}), kAllow});
+  cases.push_back({"personality(PER_LINUX32 | ADDR_NO_RANDOMIZE)",
+                   Call(__NR_personality, {uint64_t{PER_LINUX32} | ADDR_NO_RANDOMIZE}), kAllow});
+  cases.push_back({"personality(PER_LINUX32)", Call(__NR_personality, {PER_LINUX32}),
+                   Errno(EPERM)});
+  cases.push_back({"personality(0xffffffff + 2^32 garbage)",
+                   Call(__NR_personality, {0xffffffffu | kGarbageHigh}), kAllow});
+  for (const char* allowed : {"seccomp", "unshare", "clone", "clone3",
                               "execve", "openat", "read"}) {
     cases.push_back({allowed, Call(*SyscallNumber(allowed)), kAllow});
   }
@@ -196,11 +213,11 @@ TEST(SyscallPolicyTest, EscapeListCoversTheDesignAndSparesWhatProgramsNeed) {
         "init_module", "finit_module", "delete_module", "mount", "umount2",
         "pivot_root", "move_mount", "open_tree", "open_tree_attr", "fsopen",
         "fsconfig", "fsmount", "fspick", "mount_setattr", "open_by_handle_at",
-        "prctl"}) {
+        "prctl", "personality"}) {
     EXPECT_TRUE(denied.count(name)) << name;
   }
   for (const char* name :
-       {"seccomp", "unshare", "clone", "clone3", "personality", "setns"}) {
+       {"seccomp", "unshare", "clone", "clone3", "setns"}) {
     EXPECT_FALSE(denied.count(name)) << name;
   }
 }
@@ -448,9 +465,9 @@ TEST(SyscallPolicyTest, InstructionCountsStaySmall) {
   // Goldens: a change here means the code generator changed shape.
   SyscallPolicy escapes;
   AddEscapeDenials(escapes);
-  EXPECT_EQ(MustCompile(escapes).size(), 119u);
+  EXPECT_EQ(MustCompile(escapes).size(), 127u);
   AddNoNetworkRules(escapes);
-  EXPECT_EQ(MustCompile(escapes).size(), 128u);
+  EXPECT_EQ(MustCompile(escapes).size(), 136u);
 }
 
 TEST(SyscallActionTest, SeccompReturnValues) {

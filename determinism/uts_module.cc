@@ -1,7 +1,10 @@
 #include "determinism/uts_module.h"
 
+#include <fcntl.h>
+#include <sys/personality.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -9,8 +12,11 @@
 #include <cstring>
 #include <string_view>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/child_memory.h"
+#include "core/unique_fd.h"
 #include "determinism/random_stream.h"
 #include "determinism/uuid.h"
 
@@ -34,7 +40,27 @@ void SetField(char (&field)[UtsIdentity::kFieldBytes], std::string_view value) {
   memcpy(field, value.data(), std::min(value.size(), sizeof field - 1));
 }
 
+// The persona of thread `tid` ("%08x\n" in /proc/TID/personality), or the
+// default one when it cannot be read.
+uint32_t ReadPersona(pid_t tid) {
+  UniqueFd fd(open(absl::StrCat("/proc/", tid, "/personality").c_str(), O_RDONLY | O_CLOEXEC));
+  char buf[16];
+  const ssize_t n = fd.ok() ? read(fd.get(), buf, sizeof buf) : -1;
+  uint32_t persona = PER_LINUX;
+  if (n > 0 && absl::SimpleHexAtoi(absl::StripTrailingAsciiWhitespace(
+                                       absl::string_view(buf, static_cast<size_t>(n))),
+                                   &persona)) {
+    return persona;
+  }
+  return PER_LINUX;
+}
+
 }  // namespace
+
+const char* UtsModule::Machine(uint32_t persona) {
+  // The kernel's override_architecture(): COMPAT_UTS_MACHINE.
+  return (persona & PER_MASK) == PER_LINUX32 ? "i686" : UtsIdentity::kMachine;
+}
 
 std::string UtsModule::ProcVersion() {
   // The kernel's linux_banner: "%s version %s (%s) (%s) %s\n".
@@ -93,7 +119,7 @@ std::optional<Response> UtsModule::Uname(SyscallContext& ctx) const {
   SetField(uts.nodename, hostname_);
   SetField(uts.release, UtsIdentity::kRelease);
   SetField(uts.version, UtsIdentity::kVersion);
-  SetField(uts.machine, UtsIdentity::kMachine);
+  SetField(uts.machine, Machine(ReadPersona(static_cast<pid_t>(ctx.notification.tid))));
   SetField(uts.domainname, UtsIdentity::kDomainname);
   absl::Status s = ctx.memory.Write(ctx.notification.id, ctx.notification.tid,
                                     ctx.notification.args[0], &uts, sizeof uts);

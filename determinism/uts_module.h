@@ -5,7 +5,11 @@
 //   nodename    --hostname (default "detrun")
 //   release     UtsIdentity::kRelease
 //   version     UtsIdentity::kVersion
-//   machine     UtsIdentity::kMachine
+//   machine     UtsIdentity::kMachine, or "i686" for a process whose
+//               personality is PER_LINUX32 (`setarch i686 -R`, `linux32`),
+//               as the kernel's override_architecture() says (read from
+//               /proc/TID/personality at the call; UNAME26 is not
+//               emulated)
 //   domainname  "(none)", what a host whose NIS domain name was never set
 //               reads
 // Each field is 65 bytes (__NEW_UTS_LEN + 1), NUL-padded, so every byte
@@ -91,6 +95,8 @@ class UtsModule : public Module {
   static std::string ProcVersion();
   static std::string BootId(uint64_t seed);
   static std::string MachineId(uint64_t seed);
+  // uname's machine field for a process with persona `persona`.
+  static const char* Machine(uint32_t persona);
 
  private:
   std::optional<Response> Uname(SyscallContext& ctx) const;

@@ -1,5 +1,7 @@
 #include "determinism/uts_module.h"
 
+#include <sys/personality.h>
+
 #include <regex>
 #include <string>
 
@@ -16,6 +18,16 @@ TEST(UtsModuleTest, ProcVersionIsTheKernelBannerOfTheFixedIdentity) {
   EXPECT_EQ(UtsModule::ProcVersion(),
             "Linux version 6.1.0-detrun (detrun@detrun) (gcc (detrun) 12.2.0, GNU ld (detrun) "
             "2.40) #1 SMP PREEMPT_DYNAMIC detrun\n");
+}
+
+TEST(UtsModuleTest, MachineFollowsThePersonaAsTheKernelDoes) {
+  EXPECT_STREQ(UtsModule::Machine(PER_LINUX), "x86_64");
+  EXPECT_STREQ(UtsModule::Machine(uint32_t{PER_LINUX} | ADDR_NO_RANDOMIZE), "x86_64");
+  EXPECT_STREQ(UtsModule::Machine(PER_LINUX32), "i686");
+  EXPECT_STREQ(UtsModule::Machine(uint32_t{PER_LINUX32} | ADDR_NO_RANDOMIZE), "i686");
+  // The low byte names the persona; the rest are flags.
+  EXPECT_STREQ(UtsModule::Machine(PER_LINUX32_3GB), "i686");
+  EXPECT_STREQ(UtsModule::Machine(PER_SVR4), "x86_64");
 }
 
 TEST(UtsModuleTest, BootIdAndMachineIdComeFromTheSeed) {

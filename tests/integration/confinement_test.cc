@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -25,13 +26,19 @@ using ::testing::StartsWith;
 // Zero arguments (NULL pointers, fd 0, PTRACE_TRACEME) keep each call
 // harmless even if it ever got through, so the test never does damage when
 // it fails; the denial's own argument condition is filled in.
+// A zero meets the other conditions (kNotEqual of a non-zero value,
+// kNoBitsSet).
 std::vector<std::string> ArgsFor(const DeniedSyscall& d) {
   std::vector<std::string> args = {Probe("try_syscall"), std::to_string(d.nr)};
+  uint64_t values[6] = {};
+  int used = 0;
   for (const ArgMatcher& m : d.all_of) {
-    // Only equality on one argument is used in the deny list.
-    while (args.size() < static_cast<size_t>(2 + m.arg)) args.push_back("0");
-    args.push_back(std::to_string(m.value));
+    if (m.op == ArgMatcher::Op::kEqual || m.op == ArgMatcher::Op::kAnyBitsSet) {
+      values[m.arg] |= m.value;
+    }
+    used = std::max(used, m.arg + 1);
   }
+  for (int i = 0; i < used; ++i) args.push_back(std::to_string(values[i]));
   return args;
 }
 
@@ -59,6 +66,24 @@ TEST(DeniedSyscallTest, DenialDependsOnArgumentsWhereItShould) {
   Output under = Detrun({"--", Probe("try_syscall"), std::to_string(SYS_prctl),
                          std::to_string(PR_SET_DUMPABLE), "1"});
   EXPECT_EQ(under.out, "errno=EPERM\n");
+}
+
+TEST(DeniedSyscallTest, AddressRandomizationCannotBeTurnedBackOn) {
+  // Natively, setarch without -R gives its command the plain persona.
+  Output native = RunProgram({"setarch", "x86_64", "cat", "/proc/self/personality"});
+  ASSERT_EQ(native.exit_code, 0) << native.err;
+  EXPECT_EQ(native.out, "00000000\n");
+  // Under detrun every process runs with ADDR_NO_RANDOMIZE (0x0040000)...
+  Output plain = Detrun({"--", "cat", "/proc/self/personality"});
+  EXPECT_EQ(plain.out, "00040000\n") << plain.err;
+  // ...a persona that keeps it is set (PER_LINUX32 is 0x0008)...
+  Output kept = Detrun({"--", "setarch", "i686", "-R", "cat", "/proc/self/personality"});
+  EXPECT_EQ(kept.out, "00040008\n") << kept.err;
+  // ...and one that drops it is refused, so setarch says why and fails.
+  Output dropped = Detrun({"--", "setarch", "x86_64", "cat", "/proc/self/personality"});
+  EXPECT_NE(dropped.exit_code, 0);
+  EXPECT_EQ(dropped.out, "");
+  EXPECT_THAT(dropped.err, HasSubstr("Operation not permitted"));
 }
 
 TEST(ArchTest, I386EntryPointKillsTheProcess) {

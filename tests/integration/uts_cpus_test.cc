@@ -70,6 +70,14 @@ TEST(UtsTest, UnameAllIsFixedAndNotTheHosts) {
   EXPECT_NE(RunProgram({"uname", "-r"}).out, "6.1.0-detrun\n");
 }
 
+TEST(UtsTest, Linux32PersonalitySaysI686) {
+  // setarch checks uname's answer after setting the persona: natively...
+  EXPECT_EQ(RunProgram({"setarch", "i686", "uname", "-m"}).out, "i686\n");
+  // ...and under detrun, where it must keep ADDR_NO_RANDOMIZE (-R).
+  EXPECT_EQ(Twice({}, {"setarch", "i686", "-R", "uname", "-m"}), "i686\n");
+  EXPECT_EQ(Twice({}, {"setarch", "x86_64", "-R", "uname", "-m"}), "x86_64\n");
+}
+
 TEST(UtsTest, Python) {
   if (!Exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
   EXPECT_EQ(Twice({"--hostname=buildhost"},
