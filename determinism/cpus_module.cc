@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -16,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "core/child_memory.h"
 #include "core/child_path.h"
 #include "core/unique_fd.h"
@@ -145,6 +148,57 @@ std::string CpusModule::EditStatus(std::string_view status, uint32_t cpus) {
   return absl::StrJoin(lines, "\n");
 }
 
+std::string CpusModule::EditStatusPids(
+    std::string_view status,
+    const std::function<std::vector<std::string>(std::string_view pid)>& nstgid_of) {
+  std::vector<std::string> lines =
+      absl::StrSplit(absl::string_view(status.data(), status.size()), '\n');
+  // "Name:\tv1\tv2...": the values of a line, by its name.
+  auto values = [](const std::string& line) -> std::vector<std::string> {
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) return {};
+    return absl::StrSplit(absl::string_view(line).substr(colon + 1), '\t', absl::SkipEmpty());
+  };
+  auto name_of = [](const std::string& line) {
+    return std::string_view(line).substr(0, line.find(':'));
+  };
+  size_t levels = 0;
+  std::string tgid, pid;
+  for (const std::string& line : lines) {
+    if (name_of(line) == "NStgid") {
+      const std::vector<std::string> v = values(line);
+      levels = v.size();
+      if (!v.empty()) tgid = v.back();
+    } else if (name_of(line) == "NSpid") {
+      const std::vector<std::string> v = values(line);
+      if (!v.empty()) pid = v.back();
+    }
+  }
+  if (levels < 2 || tgid.empty() || pid.empty()) return std::string(status);
+  // Another process's pid in the command's namespace: the last of its
+  // NStgid values when it has as many levels, else 0 (outside it).
+  auto translate = [&](const std::string& host_pid) -> std::string {
+    if (host_pid == "0") return "0";
+    const std::vector<std::string> v = nstgid_of(host_pid);
+    return v.size() == levels ? v.back() : "0";
+  };
+  for (std::string& line : lines) {
+    const std::string_view name = name_of(line);
+    const std::vector<std::string> v = values(line);
+    if (v.empty()) continue;
+    if (name == "Tgid") {
+      line = absl::StrCat("Tgid:\t", tgid);
+    } else if (name == "Pid") {
+      line = absl::StrCat("Pid:\t", pid);
+    } else if (name == "PPid" || name == "TracerPid") {
+      line = absl::StrCat(std::string(name), ":\t", translate(v.front()));
+    } else if (name == "NStgid" || name == "NSpid" || name == "NSpgid" || name == "NSsid") {
+      line = absl::StrCat(std::string(name), ":\t", v.back());
+    }
+  }
+  return absl::StrJoin(lines, "\n");
+}
+
 void CpusModule::EditCpuDirectory(uint32_t cpus, std::vector<DirectoryEntry>& entries) {
   std::vector<bool> listed(cpus, false);
   std::erase_if(entries, [&](const DirectoryEntry& e) {
@@ -212,9 +266,21 @@ void CpusModule::Register(Registry& registry) {
           // kernel would have shown it.
           absl::StatusOr<std::string> real = ReadFile(path);
           if (!real.ok()) return real.status();
-          return EditStatus(*real, cpus);
+          auto nstgid_of = [](std::string_view pid) -> std::vector<std::string> {
+            absl::StatusOr<std::string> other =
+                ReadFile(absl::StrCat("/proc/", std::string(pid), "/status"));
+            if (!other.ok()) return {};
+            for (absl::string_view line : absl::StrSplit(*other, '\n')) {
+              if (absl::ConsumePrefix(&line, "NStgid:")) {
+                return absl::StrSplit(line, '\t', absl::SkipEmpty());
+              }
+            }
+            return {};
+          };
+          return EditStatusPids(EditStatus(*real, cpus), nstgid_of);
         },
-        "Cpus_allowed lines for the --cpus virtual CPUs");
+        "Cpus_allowed lines for the --cpus virtual CPUs; pids as the command's "
+        "namespace numbers them");
   }
   registry.EditDirectory(
       "/sys/devices/system/cpu",

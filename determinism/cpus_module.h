@@ -128,6 +128,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -169,6 +170,17 @@ class CpusModule : public Module {
   // A /proc/PID/status with its Cpus_allowed and Cpus_allowed_list lines
   // for `cpus` CPUs, the rest as it is.
   static std::string EditStatus(std::string_view status, uint32_t cpus);
+  // A /proc/PID/status read in detrun's pid namespace, with its pid lines
+  // as a /proc of the command's namespace would show them: Tgid, Pid and
+  // the NS* lines the innermost value (the last of NStgid, NSpid, NSpgid,
+  // NSsid), PPid and TracerPid that process's pid in the same namespace or
+  // 0 when it is outside (detrun itself, its tracer). `nstgid_of(pid)` gives
+  // the NStgid values of a process (empty when it is gone). A status
+  // without a namespace level below detrun's (one NStgid value) is returned
+  // as it is.
+  static std::string EditStatusPids(
+      std::string_view status,
+      const std::function<std::vector<std::string>(std::string_view pid)>& nstgid_of);
   // The edit of /sys/devices/system/cpu's listing (see the top).
   static void EditCpuDirectory(uint32_t cpus, std::vector<DirectoryEntry>& entries);
   // /proc/stat's btime for a run starting at `start`.

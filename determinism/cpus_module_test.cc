@@ -153,6 +153,38 @@ TEST(CpusModuleTest, EditStatusRewritesOnlyTheCpuLines) {
   EXPECT_EQ(CpusModule::EditStatus("", 4), "");
 }
 
+TEST(CpusModuleTest, EditStatusPidsShowsTheCommandsNamespace) {
+  // Host pids 500 (this process, 3 in the namespace), 499 (its parent,
+  // 2), 400 (detrun, outside; also the tracer).
+  auto nstgid_of = [](std::string_view pid) -> std::vector<std::string> {
+    if (pid == "499") return {"499", "2"};
+    if (pid == "400") return {"400"};
+    return {};
+  };
+  const std::string host =
+      "Name:\tcat\nTgid:\t500\nNgid:\t0\nPid:\t500\nPPid:\t499\nTracerPid:\t400\n"
+      "Uid:\t0\t0\t0\t0\nNStgid:\t500\t3\nNSpid:\t501\t4\nNSpgid:\t498\t1\n"
+      "NSsid:\t300\t0\nVmRSS:\t100 kB\n";
+  EXPECT_EQ(CpusModule::EditStatusPids(host, nstgid_of),
+            "Name:\tcat\nTgid:\t3\nNgid:\t0\nPid:\t4\nPPid:\t2\nTracerPid:\t0\n"
+            "Uid:\t0\t0\t0\t0\nNStgid:\t3\nNSpid:\t4\nNSpgid:\t1\nNSsid:\t0\n"
+            "VmRSS:\t100 kB\n");
+  // The namespace's init: its parent is detrun, outside.
+  EXPECT_THAT(CpusModule::EditStatusPids(
+                  "Tgid:\t498\nPid:\t498\nPPid:\t400\nTracerPid:\t0\nNStgid:\t498\t1\n"
+                  "NSpid:\t498\t1\n",
+                  nstgid_of),
+              "Tgid:\t1\nPid:\t1\nPPid:\t0\nTracerPid:\t0\nNStgid:\t1\nNSpid:\t1\n");
+  // A parent that is gone reads as 0.
+  EXPECT_THAT(CpusModule::EditStatusPids("PPid:\t7\nNStgid:\t500\t3\nNSpid:\t500\t3\n",
+                                         nstgid_of),
+              "PPid:\t0\nNStgid:\t3\nNSpid:\t3\n");
+  // No namespace (--pid-namespace=off): the host's lines stay.
+  const std::string flat = "Tgid:\t500\nPid:\t500\nPPid:\t499\nNStgid:\t500\nNSpid:\t500\n";
+  EXPECT_EQ(CpusModule::EditStatusPids(flat, nstgid_of), flat);
+  EXPECT_EQ(CpusModule::EditStatusPids("", nstgid_of), "");
+}
+
 std::vector<DirectoryEntry> Entries(const std::vector<std::string>& names) {
   std::vector<DirectoryEntry> out;
   uint64_t ino = 100;

@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
@@ -176,6 +177,17 @@ TEST(PidNamespaceTest, PidsAreTheSameOnEveryRun) {
   EXPECT_EQ(Detrun({"sh", "-c", "exit 7"}).exit_code, 7);
   EXPECT_EQ(Detrun({"sh", "-c", "kill -TERM $$"}).exit_code, 128 + SIGTERM);
   EXPECT_EQ(Detrun({"--pid-namespace=bogus", "true"}).exit_code, 125);
+}
+
+// /proc/PID/status numbers processes as the namespace does, as getpid()
+// does, and shows no tracer (detrun traces every task under --tsc=emulate).
+TEST(PidNamespaceTest, ProcStatusShowsTheNamespacesPids) {
+  const char* lines = "^(Tgid|Pid|PPid|TracerPid|NStgid|NSpid|NSpgid):";
+  EXPECT_EQ(Twice({}, {"sh", "-c", absl::StrCat("grep -E '", lines, "' /proc/self/status; echo $$")}),
+            "Tgid:\t3\nPid:\t3\nPPid:\t2\nTracerPid:\t0\nNStgid:\t3\nNSpid:\t3\nNSpgid:\t1\n2\n");
+  // Off: the host's.
+  Output off = Detrun({"--pid-namespace=off", "grep", "^TracerPid:", "/proc/self/status"});
+  EXPECT_NE(off.out, "TracerPid:\t0\n") << off.err;
 }
 
 TEST(CleanupTest, DetrunReturnsWhenTheCommandExitsEvenIfChildrenHoldStdout) {
