@@ -23,7 +23,8 @@
 #   - the supervisor holds more descriptors after the last iteration than
 #     after the first, both counted at a quiet point of the loop (only its
 #     shell alive, blocked in a builtin read);
-#   - any process of the run is left once detrun has exited.
+#   - any process of the run is left once detrun has exited;
+#   - detrun ever has more than one thread.
 #
 # Usage: tests/soak.sh [--seconds N] [--interval S] [--detrun PATH]
 #                      [--probes DIR] [--samples FILE] [--no-memory-check]
@@ -148,6 +149,7 @@ env "$tag" "$detrun" "${detrun_flags[@]}" -- bash "$work/loop.sh" > "$work/itera
 detrun_pid=$!
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$detrun_pid/status" 2>/dev/null; }
+threads() { awk '/^Threads:/ { print $2 }' "/proc/$detrun_pid/status" 2>/dev/null; }
 # The run's processes, by the tag in their environment.
 run_pids() {
   local environ p
@@ -178,14 +180,16 @@ quiet_fds() {
 }
 
 rss=() iters=()
+most_threads=0
 start=$SECONDS
 first_quiet=
 while (( SECONDS - start < seconds )); do
   sleep "$interval"
   kill -0 "$detrun_pid" 2>/dev/null || break
   if [[ -z $first_quiet && -e $work/first.quiet ]]; then first_quiet=$(quiet_fds first) || break; fi
-  r=$(rss_kib) n=$(grep -c '^ok ' "$work/iterations" || true)
-  [[ -n $r ]] || break
+  r=$(rss_kib) n=$(grep -c '^ok ' "$work/iterations" || true) t=$(threads)
+  [[ -n $r && -n $t ]] || break
+  (( t > most_threads )) && most_threads=$t
   # Samples count from the end of the first iteration: before it, the
   # supervisor is still learning (loader sites, virtual files, caches).
   if (( n >= 1 )); then rss+=("$r") iters+=("$n"); fi
@@ -231,4 +235,7 @@ else
 fi
 (( last_fds <= first_fds )) ||
   fail "the supervisor's descriptors grew from ${first_fds} (${first_pidfds} pidfds) to ${last_fds} (${last_pidfds} pidfds)"
+# detrun is one thread (README, Testing: why there is no TSan run); a
+# thread would need that run.
+(( most_threads == 1 )) || fail "the supervisor ran ${most_threads} threads; it is meant to be one"
 say "ok"
