@@ -47,6 +47,11 @@ function(detrun_libfuzzer_target)
     message(FATAL_ERROR "detrun_libfuzzer_target: NAME, SOURCES, PKG_MODULES and SEEDS are required")
   endif()
   set(name ${arg_NAME})
+  # The sanitizer tree (make test-asan) leaves the fuzzers to the normal
+  # one: clang builds them alike in both, already with ASan + UBSan.
+  if(DETRUN_SANITIZE)
+    return()
+  endif()
   if(NOT DETRUN_FUZZ_SKIP_REASON STREQUAL "")
     add_test(NAME ${name} COMMAND sh -c "echo 'SKIPPED: ${DETRUN_FUZZ_SKIP_REASON}'; exit 77")
     set_tests_properties(${name} PROPERTIES LABELS fuzz SKIP_RETURN_CODE 77)
