@@ -48,6 +48,14 @@ constexpr int kFdLinkFlags =
 // calls take for an empty path).
 const char* const kUnreadablePath = reinterpret_cast<const char*>(1);
 
+// A path with no NUL within PATH_MAX bytes, which the kernel refuses with
+// ENAMETOOLONG as it refused the command's. Static: the call that uses it
+// comes after the block that chose it.
+const char* TooLongPath() {
+  static const std::string path(PATH_MAX, 'x');
+  return path.c_str();
+}
+
 void Clamp(struct timespec& ts, FileTime start) {
   const FileTime t = ClampFileTime(FileTime{ts.tv_sec, ts.tv_nsec}, start);
   ts.tv_sec = t.sec;
@@ -149,7 +157,7 @@ std::optional<Response> FsTimesModule::Stat(SyscallContext& ctx, const StatCall&
   } else {
     // The path, or a stand-in that makes the kernel fail the same way.
     std::string path;
-    std::string too_long;
+    bool too_long = false;
     bool have_path = false;
     if (call.path != 0) {
       absl::StatusOr<std::string> read = ctx.memory.ReadString(n.id, n.tid, call.path, PATH_MAX);
@@ -157,7 +165,7 @@ std::optional<Response> FsTimesModule::Stat(SyscallContext& ctx, const StatCall&
         path = std::move(*read);
         have_path = true;
       } else if (absl::IsResourceExhausted(read.status())) {
-        too_long.assign(PATH_MAX, 'x');  // no NUL within PATH_MAX bytes
+        too_long = true;
       } else if (absl::IsNotFound(read.status())) {
         return Response::Errno(ErrnoForMemoryStatus(read.status()));  // the thread is gone
       }
@@ -193,7 +201,7 @@ std::optional<Response> FsTimesModule::Stat(SyscallContext& ctx, const StatCall&
       k.at.dirfd = call.dirfd < 0 && call.dirfd != AT_FDCWD ? call.dirfd : AT_FDCWD;
       k.path = call.path == 0       ? nullptr
                : have_path         ? ""
-               : !too_long.empty() ? too_long.c_str()
+               : too_long          ? TooLongPath()
                                    : kUnreadablePath;
     } else {
       const ChildTask task{n.tid, ctx.process.pid, root_may_differ_};
