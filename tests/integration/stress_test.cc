@@ -629,7 +629,8 @@ TEST(StressTest, BashJobControlOnAPseudoTerminal) {
 // pause never do; without SA_RESTART all fail with EINTR.
 std::string NativeSignalSemantics() {
   std::string lines;
-  for (const char* call : {"read", "wait", "futex", "poll", "sleep", "abssleep", "pause"}) {
+  for (const char* call :
+       {"read", "wait", "futex", "poll", "sleep", "abssleep", "pause", "mtsleep"}) {
     for (const char* flags : {"restart", "norestart"}) {
       for (const char* sender : {"process", "timer"}) {
         std::string result = "ret=-1 errno=EINTR";

@@ -14,6 +14,9 @@
 //   abssleep  clock_nanosleep(MONOTONIC, TIMER_ABSTIME) 200 years ahead
 //             (held in every --clock mode)
 //   pause     pause()
+//   mtsleep   sleep, while a second thread, which blocks every signal,
+//             waits in a read: the process's signal can only go to the
+//             sleeping thread
 // FLAGS: restart (SA_RESTART) or norestart. SENDER: process (a child sees
 // the caller blocked, in /proc/PID/stat, then sends SIGUSR1) or timer
 // (setitimer ITIMER_REAL of 100 ms: SIGALRM).
@@ -28,6 +31,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -97,6 +101,17 @@ static void Sender(const char* parent_host_pid, pid_t parent) {
   _exit(0);
 }
 
+// The second thread of mt* calls: blocks every signal, and waits for a
+// byte on `arg` (a pipe's read end).
+static void* BlockedWorker(void* arg) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  char c;
+  if (read(*(int*)arg, &c, 1) != 1) _exit(4);
+  return NULL;
+}
+
 static long Call(const char* call) {
   if (strcmp(call, "read") == 0) {
     char c;
@@ -145,6 +160,14 @@ static void RunCase(const char* call, int restart, int use_timer, const char* ho
     }
     g_child = c;
   }
+  int worker_pipe[2] = {-1, -1};
+  pthread_t worker;
+  if (strncmp(call, "mt", 2) == 0) {
+    if (pipe2(worker_pipe, O_CLOEXEC) != 0 ||
+        pthread_create(&worker, NULL, BlockedWorker, &worker_pipe[0]) != 0) {
+      exit(1);
+    }
+  }
   pid_t sender = 0;
   if (use_timer) {
     struct itimerval it = {{0, 0}, {0, 100000}};
@@ -155,7 +178,7 @@ static void RunCase(const char* call, int restart, int use_timer, const char* ho
     if (sender == 0) Sender(host_pid, parent);
   }
   errno = 0;
-  const long ret = Call(call);
+  const long ret = Call(worker_pipe[0] >= 0 ? call + 2 : call);
   const int err = ret < 0 ? errno : 0;
   // A call that returned on its own (it should not: nothing else ends it)
   // would show as handler=0.
@@ -174,6 +197,12 @@ static void RunCase(const char* call, int restart, int use_timer, const char* ho
     waitpid(g_child, NULL, 0);
     g_child = 0;
   }
+  if (worker_pipe[0] >= 0) {
+    if (write(worker_pipe[1], "x", 1) != 1) exit(1);
+    pthread_join(worker, NULL);
+    close(worker_pipe[0]);
+    close(worker_pipe[1]);
+  }
   signal(SIGUSR1, SIG_IGN);
   signal(SIGALRM, SIG_IGN);
   close(g_pipe[0]);
@@ -181,7 +210,8 @@ static void RunCase(const char* call, int restart, int use_timer, const char* ho
 }
 
 int main(int argc, char** argv) {
-  static const char* kAll[] = {"read", "wait", "futex", "poll", "sleep", "abssleep", "pause"};
+  static const char* kAll[] = {"read",  "wait",     "futex", "poll",
+                               "sleep", "abssleep", "pause", "mtsleep"};
   const char** calls = kAll;
   int count = sizeof kAll / sizeof kAll[0];
   if (argc > 1) {
