@@ -181,8 +181,15 @@ constexpr int64_t kHeldSignalPollNs = 10'000'000;  // 10 ms
 constexpr int kErestartNoHand = 514;
 
 // Whether thread `tid` has a signal pending that it does not block: one
-// sent to the thread, or to its process when it is the only thread (with
-// several, another thread may take it).
+// sent to the thread, or one sent to its process, whatever its number of
+// threads. A thread whose call is held cannot take either until it is
+// answered, and the kernel may well have chosen it for a process's signal
+// (it prefers a thread that does not block the signal and has none
+// pending, the thread group leader first, as it would natively): woken,
+// it goes back to its killable wait with the signal still pending, so no
+// other thread is woken for it. Answering when another thread takes the
+// signal first costs only a restart: ERESTARTNOHAND with no handler run
+// in this thread re-issues the call, which is held again.
 bool SignalPendingFor(pid_t tid) {
   char path[64], buf[2048];
   snprintf(path, sizeof path, "/proc/%d/status", tid);
@@ -196,9 +203,7 @@ bool SignalPendingFor(pid_t tid) {
     const char* at = strstr(buf, name);
     return at == nullptr ? 0 : strtoull(at + strlen(name), nullptr, 16);
   };
-  const char* threads = strstr(buf, "Threads:");
-  const bool alone = threads != nullptr && atoi(threads + 8) == 1;
-  const uint64_t pending = field("SigPnd:") | (alone ? field("ShdPnd:") : 0);
+  const uint64_t pending = field("SigPnd:") | field("ShdPnd:");
   return (pending & ~field("SigBlk:")) != 0;
 }
 
