@@ -27,11 +27,14 @@ SHELL := /bin/bash
 # Debian 12 packages the builds, tests, demo and benchmarks need
 # (python3-setuptools and python3-wheel: the repro test builds an sdist and
 # a wheel; faketime: a peer detrun is measured against in `make bench`;
-# clang and libclang-rt-14-dev: the libFuzzer targets, cmake/libfuzzer.cmake).
+# clang and libclang-rt-14-dev: the libFuzzer targets, cmake/libfuzzer.cmake;
+# libpython3.11-testsuite: CPython's own test modules, run under detrun by
+# tests/integration/stress_test.cc).
 DEBIAN_PACKAGES := build-essential cmake pkg-config libabsl-dev libsodium-dev \
   libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev bazel-bootstrap \
   busybox-static python3 perl strace util-linux golang-go faketime \
-  python3-setuptools python3-wheel clang libclang-rt-14-dev
+  python3-setuptools python3-wheel clang libclang-rt-14-dev \
+  libpython3.11-testsuite
 
 BUILD_DIR := build
 SOAK_SECONDS := 600
