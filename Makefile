@@ -136,7 +136,7 @@ soak: deps build
 # UBSan already.
 ASAN_ENV := UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 test-asan: deps
-	@$(call configure,$(ASAN_BUILD_DIR),-DDETRUN_SANITIZE=ON)
+	@$(call configure,$(ASAN_BUILD_DIR),-DDETRUN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Sanitize)
 	cmake --build $(ASAN_BUILD_DIR) -j$(JOBS)
 	$(ASAN_ENV) ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(ASAN_BUILD_DIR) $(CTEST_FLAGS) -L unit
 	$(ASAN_ENV) ASAN_OPTIONS=detect_leaks=0 ctest --test-dir $(ASAN_BUILD_DIR) $(CTEST_FLAGS) -LE unit
