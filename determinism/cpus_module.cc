@@ -57,6 +57,17 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   }
 }
 
+// The tab-separated values of the line `name:` of a /proc/PID/status
+// ("NStgid:\t500\t3" gives {"500", "3"}); empty when there is none.
+std::vector<std::string> StatusValues(absl::string_view status, absl::string_view name) {
+  for (absl::string_view line : absl::StrSplit(status, '\n')) {
+    if (absl::ConsumePrefix(&line, name) && absl::ConsumePrefix(&line, ":")) {
+      return absl::StrSplit(line, '\t', absl::SkipEmpty());
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 CpusModule::CpusModule(const Config& config)
@@ -151,30 +162,13 @@ std::string CpusModule::EditStatus(std::string_view status, uint32_t cpus) {
 std::string CpusModule::EditStatusPids(
     std::string_view status,
     const std::function<std::vector<std::string>(std::string_view pid)>& nstgid_of) {
-  std::vector<std::string> lines =
-      absl::StrSplit(absl::string_view(status.data(), status.size()), '\n');
-  // "Name:\tv1\tv2...": the values of a line, by its name.
-  auto values = [](const std::string& line) -> std::vector<std::string> {
-    const size_t colon = line.find(':');
-    if (colon == std::string::npos) return {};
-    return absl::StrSplit(absl::string_view(line).substr(colon + 1), '\t', absl::SkipEmpty());
-  };
-  auto name_of = [](const std::string& line) {
-    return std::string_view(line).substr(0, line.find(':'));
-  };
-  size_t levels = 0;
-  std::string tgid, pid;
-  for (const std::string& line : lines) {
-    if (name_of(line) == "NStgid") {
-      const std::vector<std::string> v = values(line);
-      levels = v.size();
-      if (!v.empty()) tgid = v.back();
-    } else if (name_of(line) == "NSpid") {
-      const std::vector<std::string> v = values(line);
-      if (!v.empty()) pid = v.back();
-    }
-  }
-  if (levels < 2 || tgid.empty() || pid.empty()) return std::string(status);
+  const absl::string_view text(status.data(), status.size());
+  const std::vector<std::string> nstgid = StatusValues(text, "NStgid");
+  const std::vector<std::string> nspid = StatusValues(text, "NSpid");
+  const size_t levels = nstgid.size();
+  if (levels < 2 || nspid.empty()) return std::string(status);
+  const std::string& tgid = nstgid.back();
+  const std::string& pid = nspid.back();
   // Another process's pid in the command's namespace: the last of its
   // NStgid values when it has as many levels, else 0 (outside it).
   auto translate = [&](const std::string& host_pid) -> std::string {
@@ -182,9 +176,10 @@ std::string CpusModule::EditStatusPids(
     const std::vector<std::string> v = nstgid_of(host_pid);
     return v.size() == levels ? v.back() : "0";
   };
+  std::vector<std::string> lines = absl::StrSplit(text, '\n');
   for (std::string& line : lines) {
-    const std::string_view name = name_of(line);
-    const std::vector<std::string> v = values(line);
+    const std::string_view name = std::string_view(line).substr(0, line.find(':'));
+    const std::vector<std::string> v = StatusValues(line, std::string(name));
     if (v.empty()) continue;
     if (name == "Tgid") {
       line = absl::StrCat("Tgid:\t", tgid);
@@ -269,13 +264,7 @@ void CpusModule::Register(Registry& registry) {
           auto nstgid_of = [](std::string_view pid) -> std::vector<std::string> {
             absl::StatusOr<std::string> other =
                 ReadFile(absl::StrCat("/proc/", std::string(pid), "/status"));
-            if (!other.ok()) return {};
-            for (absl::string_view line : absl::StrSplit(*other, '\n')) {
-              if (absl::ConsumePrefix(&line, "NStgid:")) {
-                return absl::StrSplit(line, '\t', absl::SkipEmpty());
-              }
-            }
-            return {};
+            return other.ok() ? StatusValues(*other, "NStgid") : std::vector<std::string>{};
           };
           return EditStatusPids(EditStatus(*real, cpus), nstgid_of);
         },
