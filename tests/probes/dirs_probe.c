@@ -62,8 +62,11 @@ static void die(const char* what) {
   exit(2);
 }
 
+// One buffer per thread: the "threads" section calls this from 8 threads at
+// once, and glibc's snprintf stores a NUL at buf[0] before it writes, so a
+// shared buffer let one thread open another's half-written path (ENOENT).
 static char* path_of(const char* rel) {
-  static char buf[4096];
+  static _Thread_local char buf[4096];
   snprintf(buf, sizeof buf, "%s/%s", scratch, rel);
   return buf;
 }
