@@ -31,9 +31,12 @@
 #define MFD_NOEXEC_SEAL 0x0008U
 #endif
 
-// pidfd: PIDFD_GET_INFO (6.13) and its PIDFD_INFO_EXIT part (6.15): the
-// wait status of a process that has been reaped, for any pidfd holder.
-// The struct is the kernel's struct pidfd_info (include/uapi/linux/pidfd.h).
+// pidfd: PIDFD_GET_INFO (6.13): a task's pid, tgid and ppid in the
+// caller's pid namespace (PIDFD_INFO_PID, always filled in), and its
+// PIDFD_INFO_EXIT part (6.15): the wait status of a process that has been
+// reaped, for any pidfd holder. The struct is the kernel's struct
+// pidfd_info (include/uapi/linux/pidfd.h).
+#define DETRUN_PIDFD_INFO_PID (1ULL << 0)
 #define DETRUN_PIDFD_INFO_EXIT (1ULL << 3)
 struct DetrunPidfdInfo {
   __u64 mask;

@@ -43,7 +43,37 @@ std::optional<pid_t> FieldAfter(absl::string_view text, absl::string_view key) {
   return v;
 }
 
+int OpenPidfd(pid_t pid, unsigned flags) {
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, flags));
+}
+
+// A task's tgid and parent from its pidfd and PIDFD_GET_INFO (6.13): a
+// pidfd_open and an ioctl, where /proc/TID/status costs a /proc lookup of a
+// pid never seen before, an inode, and the formatting of 60 lines (about a
+// tenth of the supervisor's time per exec of a short program, measured with
+// perf). The pidfd stays open for the table to keep as the task's exit
+// pidfd. nullopt when the kernel lacks PIDFD_GET_INFO, or PIDFD_THREAD
+// (6.9) for a thread, or the task is gone: the caller then reads /proc.
+std::optional<TaskInfo> TaskInfoFromPidfd(pid_t tid) {
+  static bool unsupported = false;
+  if (unsupported) return std::nullopt;
+  // Without flags only a thread-group leader has a pidfd (EINVAL for any
+  // other thread); with PIDFD_THREAD any thread has one.
+  UniqueFd fd(OpenPidfd(tid, 0));
+  if (!fd.ok() && errno == EINVAL) fd.reset(OpenPidfd(tid, PIDFD_THREAD));
+  if (!fd.ok()) return std::nullopt;
+  DetrunPidfdInfo info{};
+  info.mask = DETRUN_PIDFD_INFO_PID;
+  if (ioctl(fd.get(), DETRUN_PIDFD_GET_INFO, &info) != 0) {
+    if (errno == ENOTTY || errno == EINVAL) unsupported = true;
+    return std::nullopt;
+  }
+  if ((info.mask & DETRUN_PIDFD_INFO_PID) == 0 || info.tgid == 0) return std::nullopt;
+  return TaskInfo{static_cast<pid_t>(info.tgid), static_cast<pid_t>(info.ppid), std::move(fd)};
+}
+
 std::optional<TaskInfo> ReadTaskInfo(pid_t tid) {
+  if (std::optional<TaskInfo> info = TaskInfoFromPidfd(tid)) return info;
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/status", tid);
   char buf[4096];
@@ -83,10 +113,6 @@ pid_t ReadPidMax() {
     if (v > 0) return v;
   }
   return 4194304;  // PID_MAX_LIMIT on 64-bit
-}
-
-int OpenPidfd(pid_t pid, unsigned flags) {
-  return static_cast<int>(syscall(SYS_pidfd_open, pid, flags));
 }
 
 }  // namespace
@@ -139,7 +165,7 @@ const CloneRecord* ProcessTable::MatchOrphan(pid_t pid, pid_t now,
 
 ThreadState* ProcessTable::AddThread(ProcessState& process, pid_t tid,
                                      uint32_t index,
-                                     const CloneRecord* record) {
+                                     const CloneRecord* record, UniqueFd pidfd) {
   auto thread = std::make_unique<ThreadState>();
   thread->id = ThreadIdentity{process.id, index};
   thread->tid = tid;
@@ -151,7 +177,7 @@ ThreadState* ProcessTable::AddThread(ProcessState& process, pid_t tid,
     thread->module_state.push_back(modules_[i]->NewThreadState(*thread, inherited));
   }
   if (hooks_.open_pidfds && tid != process.pid) {
-    int fd = OpenPidfd(tid, PIDFD_THREAD);
+    int fd = pidfd.ok() ? pidfd.release() : OpenPidfd(tid, PIDFD_THREAD);
     if (fd >= 0) {
       thread->pidfd.reset(fd);
       new_pidfds_.emplace_back(fd, tid, true);
@@ -165,7 +191,7 @@ ThreadState* ProcessTable::AddThread(ProcessState& process, pid_t tid,
   return raw;
 }
 
-ProcessState* ProcessTable::IdentifyProcess(pid_t pid, pid_t ppid) {
+ProcessState* ProcessTable::IdentifyProcess(pid_t pid, pid_t ppid, UniqueFd pidfd) {
   if (auto it = processes_.find(pid); it != processes_.end()) {
     return it->second.get();
   }
@@ -191,7 +217,7 @@ ProcessState* ProcessTable::IdentifyProcess(pid_t pid, pid_t ppid) {
     if (record == nullptr) process->id = ProcessIdentity{{0, ++unmatched_}};
   }
   if (hooks_.open_pidfds) {
-    int fd = OpenPidfd(pid, 0);
+    int fd = pidfd.ok() ? pidfd.release() : OpenPidfd(pid, 0);
     if (fd >= 0) {
       process->pidfd.reset(fd);
       new_pidfds_.emplace_back(fd, pid, false);
@@ -210,7 +236,7 @@ ThreadState* ProcessTable::Identify(pid_t tid) {
   std::optional<TaskInfo> info = hooks_.task_info(tid);
   if (!info) return nullptr;
   if (info->tgid == tid) {
-    IdentifyProcess(tid, info->ppid);
+    IdentifyProcess(tid, info->ppid, std::move(info->pidfd));
     return threads_[tid].get();
   }
   // A thread: identify its process first (its main thread may never have
@@ -221,13 +247,13 @@ ThreadState* ProcessTable::Identify(pid_t tid) {
   } else {
     std::optional<TaskInfo> leader = hooks_.task_info(info->tgid);
     if (!leader) return nullptr;
-    process = IdentifyProcess(info->tgid, leader->ppid);
+    process = IdentifyProcess(info->tgid, leader->ppid, std::move(leader->pidfd));
   }
   const CloneRecord* record =
       Match(process->thread_clones, tid, hooks_.last_pid());
   // Unmatched thread: number it after every recorded one.
   const uint32_t index = record != nullptr ? record->index : ++process->threads_created;
-  return AddThread(*process, tid, index, record);
+  return AddThread(*process, tid, index, record, std::move(info->pidfd));
 }
 
 void ProcessTable::OnClone(ThreadState& creator, uint64_t flags) {

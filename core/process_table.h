@@ -87,6 +87,10 @@ struct ThreadState {
 struct TaskInfo {
   pid_t tgid;
   pid_t ppid;  // parent process of the thread group
+  // The task's pidfd when the reading opened one: a process pidfd for a
+  // thread-group leader, a PIDFD_THREAD one for any other thread. The
+  // table keeps it as the task's exit pidfd instead of opening another.
+  UniqueFd pidfd;
 };
 
 class ProcessTable {
@@ -141,9 +145,9 @@ class ProcessTable {
   static constexpr size_t kMaxTombstones = 256;
 
  private:
-  ProcessState* IdentifyProcess(pid_t pid, pid_t ppid);
+  ProcessState* IdentifyProcess(pid_t pid, pid_t ppid, UniqueFd pidfd = UniqueFd());
   ThreadState* AddThread(ProcessState& process, pid_t tid, uint32_t index,
-                         const CloneRecord* record);
+                         const CloneRecord* record, UniqueFd pidfd = UniqueFd());
   // The record whose child `pid` must be, or nullptr.
   const CloneRecord* Match(const std::deque<CloneRecord>& records, pid_t pid,
                            pid_t now) const;

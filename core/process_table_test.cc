@@ -26,7 +26,7 @@ struct FakeKernel {
     h.task_info = [this](pid_t tid) -> std::optional<TaskInfo> {
       auto it = tasks.find(tid);
       if (it == tasks.end()) return std::nullopt;
-      return it->second;
+      return TaskInfo{it->second.tgid, it->second.ppid};
     };
     h.last_pid = [this] { return last_pid; };
     h.pid_max = pid_max;

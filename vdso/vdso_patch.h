@@ -191,8 +191,8 @@ absl::StatusOr<std::vector<uint8_t>> BuildPatchedImage(
 // Patches the vDSO of stopped process `pid`, mapped at `vdso_base`: reads
 // it through /proc/PID/mem, checks it equals `expected_original`
 // (FailedPrecondition, with the first differing offset, when not), writes
-// the byte ranges where `patched` differs (nearby ranges coalesced into one
-// write) through /proc/PID/mem, and reads them back to prove they landed.
+// the span from the first byte where `patched` differs to the last in one
+// write through /proc/PID/mem, and reads it back to prove it landed.
 // The vDSO pages are copied on write, so no other process sees the change.
 absl::Status PatchProcessVdso(ProcMem& mem, uint64_t vdso_base,
                               absl::Span<const uint8_t> expected_original,
