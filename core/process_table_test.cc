@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -172,6 +174,35 @@ TEST_F(ProcessTableTest, HooksSeeEachProcessStartAndExitOnce) {
   table.OnExitReady(102, /*thread=*/false);
   table.OnExitReady(100, /*thread=*/false);
   EXPECT_EQ(seen, (std::vector<std::string>{"start 1", "start 1.1", "exit 1.1", "exit 1"}));
+}
+
+// The default reading on the real kernel: the caller itself, and one of its
+// threads, with their pidfds (a process pidfd, a PIDFD_THREAD one) when the
+// kernel has PIDFD_GET_INFO; /proc/TID/status, without a pidfd, otherwise.
+TEST(DefaultTaskInfoTest, ReadsAProcessAndAThread) {
+  ProcessTable::Hooks hooks = ProcessTable::DefaultHooks();
+  std::optional<TaskInfo> self = hooks.task_info(getpid());
+  ASSERT_TRUE(self.has_value());
+  EXPECT_EQ(self->tgid, getpid());
+  EXPECT_EQ(self->ppid, getppid());
+  if (self->pidfd.ok()) {
+    // A process pidfd: pidfd_send_signal of signal 0 reaches us.
+    EXPECT_EQ(syscall(SYS_pidfd_send_signal, self->pidfd.get(), 0, nullptr, 0), 0);
+  }
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    tid = static_cast<pid_t>(syscall(SYS_gettid));
+    while (!done) usleep(1000);
+  });
+  while (tid == 0) usleep(1000);
+  std::optional<TaskInfo> thread = hooks.task_info(tid);
+  done = true;
+  t.join();
+  ASSERT_TRUE(thread.has_value());
+  EXPECT_EQ(thread->tgid, getpid());
+  EXPECT_EQ(thread->ppid, getppid());
+  EXPECT_FALSE(hooks.task_info(-1).has_value());
 }
 
 TEST(ExitWaitStatusTest, ReadsAZombieAndAReapedProcess) {
