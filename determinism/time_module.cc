@@ -1,6 +1,5 @@
 #include "determinism/time_module.h"
 
-#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
@@ -243,13 +242,11 @@ void TimeModule::OnProcessExit(const ProcessState& process,
   // child of a parent already gone (or of detrun, for orphans) would hold
   // its pidfd forever.
   if (!live_processes_.contains(process.ppid)) return;
-  // Signal 0 through a pidfd reaches a zombie and fails (ESRCH) once it is
-  // reaped: BeforeNotification absorbs it then. A copy of the table's pidfd
-  // costs less than a pidfd_open; without one, a process already reaped has
-  // no pidfd either, and is absorbed at the parent's next notification.
-  UniqueFd fd(process.pidfd.ok()
-                  ? fcntl(process.pidfd.get(), F_DUPFD_CLOEXEC, 0)
-                  : static_cast<int>(syscall(SYS_pidfd_open, process.pid, 0)));
+  // A zombie still has a pidfd; one already reaped does not (ESRCH), and is
+  // absorbed at the parent's next notification. A new pidfd, not a copy of
+  // the table's: the loop's epoll watches that file, and a copy would keep
+  // it registered, and readable, after the table closes it.
+  UniqueFd fd(static_cast<int>(syscall(SYS_pidfd_open, process.pid, 0)));
   unabsorbed_[process.ppid].push_back(ExitedChild{std::move(fd), final_elapsed});
 }
 

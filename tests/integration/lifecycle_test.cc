@@ -1,9 +1,12 @@
 // Life of a run: exit codes, standard streams, signals, cleanup of what the
 // command leaves behind, process identities, nesting.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <regex>
 #include <map>
 #include <string>
@@ -130,6 +133,47 @@ TEST(SignalTest, SigintAndSighupAreForwarded) {
     Output o = Wait(r, 10);
     EXPECT_EQ(o.exit_code, 128 + sig) << sig << " " << o.err;
   }
+}
+
+// The supervisor sleeps while the command waits. Here the shell's children
+// have exited and the shell blocks in read(), a call detrun does not
+// intercept, before it makes any intercepted call again: the supervisor
+// has nothing to do, and must not poll. (A copy of an exited child's pidfd,
+// kept until its parent's next intercepted call, once left the pidfd in the
+// supervisor's epoll set, level-triggered and readable: a busy loop that
+// lasted as long as the shell's wait.)
+TEST(IdleTest, SupervisorSleepsWhileTheCommandWaits) {
+  const std::string dir = MakeTempDir();
+  const std::string fifo = dir + "/go";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  // Read and write: opening it does not block, and the shell's open of it
+  // for reading finds a writer.
+  const int writer = open(fifo.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(writer, 0);
+  Running r = Start({DetrunBin(), "--", "sh", "-c",
+                     absl::StrCat("exec 3<", fifo, "; ", Probe("static_true"),
+                                  " & /bin/true & wait; echo ready; read x <&3; echo done")});
+  // Supervisor CPU time so far, in seconds (/proc/PID/schedstat: ns on the CPU).
+  auto cpu = [&] {
+    std::ifstream in(absl::StrCat("/proc/", r.pid, "/schedstat"));
+    double ns = -1;
+    in >> ns;
+    return ns / 1e9;
+  };
+  usleep(700 * 1000);  // the children start and end; the shell reaches read
+  const double before = cpu();
+  usleep(1000 * 1000);
+  const double after = cpu();
+  ASSERT_EQ(write(writer, "x\n", 2), 2);
+  close(writer);
+  Output o = Wait(r, 30);
+  RemoveTree(dir);
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, "ready\ndone\n");
+  ASSERT_GE(before, 0);
+  // Idle is well under a millisecond of CPU a second; a busy loop is the
+  // whole second. The bound leaves room for a loaded machine's noise.
+  EXPECT_LT(after - before, 0.2) << "the supervisor used CPU while the command waited";
 }
 
 TEST(CleanupTest, BackgroundChildrenDoNotOutliveTheRun) {
