@@ -71,7 +71,10 @@ function(detrun_libfuzzer_target)
     DEPENDS ${arg_SOURCES} ${arg_DEPENDS}
     COMMENT "Building the libFuzzer target ${name} with clang"
     VERBATIM)
-  add_custom_target(${name} ALL DEPENDS ${binary})
+  # The target is not named after the binary: under the Ninja generator a
+  # target `replay/NAME` and the file replay/NAME would be one path made by
+  # two rules, which Ninja refuses ("multiple rules generate").
+  add_custom_target(${name}_binary ALL DEPENDS ${binary})
   add_test(NAME ${name}
     COMMAND sh -c "mkdir -p ${name}_corpus && exec ./${name} -max_total_time=${DETRUN_FUZZ_SECONDS} -timeout=10 -rss_limit_mb=2048 -artifact_prefix=${name}- -print_final_stats=1 ${name}_corpus ${arg_SEEDS}"
     WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
