@@ -32,17 +32,9 @@ namespace {
 
 // Failing configurations listed one per line in the report; more are
 // counted.
-constexpr size_t kMaxListed = 10;
+constexpr size_t kMaxFailingListed = 10;
 // Lines of `detrun diff` printed by --record; the rest stay in its file.
 constexpr size_t kMaxDiffLines = 40;
-
-void Say(const std::string& line) {
-  fputs(line.c_str(), stdout);
-  fputc('\n', stdout);
-  fflush(stdout);
-}
-
-void Log(const std::string& line) { fputs(absl::StrCat("flaky: ", line, "\n").c_str(), stderr); }
 
 int UsableCpus() {
   cpu_set_t set;
@@ -60,7 +52,7 @@ class Progress {
     ++done_;
     failed_ += failed;
     if (!tty_) {
-      Log(log_line);
+      LogLine("flaky", log_line);
       return;
     }
     constexpr size_t kWidth = 30;
@@ -172,13 +164,13 @@ class Hunt {
       const std::vector<Job>& jobs, const std::function<void(size_t, const JobResult&)>& on_done) {
     absl::StatusOr<std::vector<JobResult>> results = RunJobs(jobs, jobs_, on_done);
     if (!results.ok()) {
-      Log(absl::StrCat("interrupted: ", results.status().message()));
+      LogLine("flaky", absl::StrCat("interrupted: ", results.status().message()));
       exit_ = 128 + InterruptSignal();
       return std::nullopt;
     }
     for (const JobResult& r : *results) {
       if (std::optional<std::string> error = HarnessError(r)) {
-        Say(absl::StrCat("verdict: cannot test the command: ", *error));
+        SayLine(absl::StrCat("verdict: cannot test the command: ", *error));
         exit_ = kExitInternalError;
         return std::nullopt;
       }
@@ -227,7 +219,7 @@ class Hunt {
 std::optional<int> Hunt::NativePhase() {
   if (o_.native_runs == 0) return 0;
   if (shard_.index != 0) {
-    Say("natively: left to shard 0");
+    SayLine("natively: left to shard 0");
     return 0;
   }
   std::vector<Job> jobs(o_.native_runs, MakeJob({"--native"}));
@@ -238,7 +230,7 @@ std::optional<int> Hunt::NativePhase() {
   if (!results) return std::nullopt;
   int failures = 0;
   for (const JobResult& r : *results) failures += Failed(r);
-  Say(absl::StrCat("natively: ", failures, " of ", results->size(), " runs failed"));
+  SayLine(absl::StrCat("natively: ", failures, " of ", results->size(), " runs failed"));
   return failures;
 }
 
@@ -291,8 +283,8 @@ std::optional<const Observed*> Hunt::PassingReference(const std::vector<Observed
   for (size_t c = 0; c < candidates.size() && c < 3; ++c) {
     std::optional<std::vector<int>> failures = CountFailures({candidates[c]->setting}, o_.replays);
     if (!failures) return std::nullopt;
-    Log(absl::StrCat("reference [", candidates[c]->index, "] failed ", (*failures)[0], " of ",
-                     o_.replays, " replays"));
+    LogLine("flaky", absl::StrCat("reference [", candidates[c]->index, "] failed ", (*failures)[0],
+                                  " of ", o_.replays, " replays"));
     if ((*failures)[0] == 0) return candidates[c];
   }
   return nullptr;
@@ -320,10 +312,10 @@ std::vector<Verdict> Hunt::TestBlends(const std::vector<Setting>& blends, bool* 
     verdicts[where[k]] = (*more)[k] == o_.replays ? Verdict::kFail : Verdict::kUnstable;
   }
   for (size_t i = 0; i < blends.size(); ++i) {
-    Log(absl::StrCat("  ", Label(blends[i]), ": ",
-                     verdicts[i] == Verdict::kFail       ? "fails every time"
-                     : verdicts[i] == Verdict::kUnstable ? "fails sometimes"
-                                                         : "passes"));
+    LogLine("flaky", absl::StrCat("  ", Label(blends[i]), ": ",
+                                  verdicts[i] == Verdict::kFail       ? "fails every time"
+                                  : verdicts[i] == Verdict::kUnstable ? "fails sometimes"
+                                                                      : "passes"));
   }
   return verdicts;
 }
@@ -333,15 +325,16 @@ int Hunt::Conclude(std::vector<Observed>& observed, int native_failures) {
   for (Observed& ob : observed) {
     if (ob.failures > 0) failing.push_back(&ob);
   }
-  Say(absl::StrCat("under detrun: ", failing.size(), " of ", observed.size(),
-                   " configurations failed"));
+  SayLine(absl::StrCat("under detrun: ", failing.size(), " of ", observed.size(),
+                       " configurations failed"));
   if (failing.empty()) {
     if (native_failures > 0) {
-      Say("verdict: failed natively but in no configuration under detrun: the cause is not a "
+      SayLine(
+          "verdict: failed natively but in no configuration under detrun: the cause is not a "
           "source this sweep varies (scheduling, or an input detrun does not control yet)");
       return 1;
     }
-    Say("verdict: no failure");
+    SayLine("verdict: no failure");
     return 0;
   }
 
@@ -350,25 +343,25 @@ int Hunt::Conclude(std::vector<Observed>& observed, int native_failures) {
   for (size_t i = 0; i < failing.size() && i < kMaxReplayed; ++i) {
     to_replay.push_back(failing[i]->setting);
   }
-  Log(absl::StrCat("replaying ", to_replay.size(), " failing configuration(s) ", o_.replays,
-                   " times each"));
+  LogLine("flaky", absl::StrCat("replaying ", to_replay.size(), " failing configuration(s) ",
+                                o_.replays, " times each"));
   std::optional<std::vector<int>> replayed = CountFailures(to_replay, o_.replays);
   if (!replayed) return exit_;
   for (size_t i = 0; i < to_replay.size(); ++i) {
     failing[i]->runs += o_.replays;
     failing[i]->failures += (*replayed)[i];
   }
-  for (size_t i = 0; i < failing.size() && i < kMaxListed; ++i) {
+  for (size_t i = 0; i < failing.size() && i < kMaxFailingListed; ++i) {
     const Observed& ob = *failing[i];
     std::string how =
         ob.runs == 1 ? "failed (not replayed)"
         : ob.deterministic()
             ? absl::StrCat("failed ", ob.failures, " of ", ob.runs, " runs")
             : absl::StrCat("failed ", ob.failures, " of ", ob.runs, " runs: scheduling-dependent");
-    Say(absl::StrCat("  [", ob.index, "] ", how, ": ", Label(ob.setting)));
+    SayLine(absl::StrCat("  [", ob.index, "] ", how, ": ", Label(ob.setting)));
   }
-  if (failing.size() > kMaxListed) {
-    Say(absl::StrCat("  ... and ", failing.size() - kMaxListed, " more"));
+  if (failing.size() > kMaxFailingListed) {
+    SayLine(absl::StrCat("  ... and ", failing.size() - kMaxFailingListed, " more"));
   }
 
   const auto first_deterministic = std::find_if(
@@ -377,9 +370,9 @@ int Hunt::Conclude(std::vector<Observed>& observed, int native_failures) {
     const Observed* best = *std::max_element(
         failing.begin(), failing.end(),
         [](const Observed* a, const Observed* b) { return a->failures < b->failures; });
-    Say("culprit: scheduling (no failing configuration failed every time)");
-    Say(absl::StrCat("closest reproducer (failed ", best->failures, " of ", best->runs,
-                     " runs): ", Reproducer(best->setting)));
+    SayLine("culprit: scheduling (no failing configuration failed every time)");
+    SayLine(absl::StrCat("closest reproducer (failed ", best->failures, " of ", best->runs,
+                         " runs): ", Reproducer(best->setting)));
     return 1;
   }
   const Observed& culprit_of = **first_deterministic;
@@ -387,30 +380,31 @@ int Hunt::Conclude(std::vector<Observed>& observed, int native_failures) {
   if (!reference) return exit_;
   const Observed* passing = *reference;
   if (passing == nullptr) {
-    Say(failing.size() == observed.size()
+    SayLine(
+        failing.size() == observed.size()
             ? "culprit: unknown (it failed in every configuration: no passing one to compare with)"
             : "culprit: unknown (no passing configuration passed every replay)");
-    Say(absl::StrCat("reproduce: ", Reproducer(culprit_of.setting)));
+    SayLine(absl::StrCat("reproduce: ", Reproducer(culprit_of.setting)));
     return 1;
   }
 
-  Log(absl::StrCat("culprit search: [", culprit_of.index, "] against [", passing->index,
-                   "], which differ in ",
-                   DifferingSources(culprit_of.setting, passing->setting).ToString()));
+  LogLine("flaky", absl::StrCat("culprit search: [", culprit_of.index, "] against [",
+                                passing->index, "], which differ in ",
+                                DifferingSources(culprit_of.setting, passing->setting).ToString()));
   bool stopped = false;
   const Culprit culprit =
       FindCulprit(culprit_of.setting, passing->setting,
                   [&](const std::vector<Setting>& blends) { return TestBlends(blends, &stopped); });
   if (stopped) return exit_;
   if (!culprit.found) {
-    Say("culprit: scheduling (no source explains the failure)");
-    Say(absl::StrCat("reproduce (failed ", culprit_of.failures, " of ", culprit_of.runs,
-                     " runs): ", Reproducer(culprit_of.setting)));
+    SayLine("culprit: scheduling (no source explains the failure)");
+    SayLine(absl::StrCat("reproduce (failed ", culprit_of.failures, " of ", culprit_of.runs,
+                         " runs): ", Reproducer(culprit_of.setting)));
     if (o_.record) RecordAndDiff(culprit_of.setting, passing->setting);
     return 1;
   }
-  Say(absl::StrCat("culprit: ", DescribeCulprit(culprit)));
-  Say(absl::StrCat("reproduce: ", Reproducer(culprit.failing)));
+  SayLine(absl::StrCat("culprit: ", DescribeCulprit(culprit)));
+  SayLine(absl::StrCat("reproduce: ", Reproducer(culprit.failing)));
   if (o_.record) RecordAndDiff(culprit.failing, passing->setting);
   return 1;
 }
@@ -420,7 +414,7 @@ void Hunt::RecordAndDiff(const Setting& failing, const Setting& passing) {
   std::string dir =
       absl::StrCat(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp", "/detrun-flaky.XXXXXX");
   if (mkdtemp(dir.data()) == nullptr) {
-    Say(absl::StrCat("record: cannot create a directory from ", dir, ": ", strerror(errno)));
+    SayLine(absl::StrCat("record: cannot create a directory from ", dir, ": ", strerror(errno)));
     return;
   }
   const std::string traces[] = {dir + "/failing.trace", dir + "/passing.trace"};
@@ -433,7 +427,8 @@ void Hunt::RecordAndDiff(const Setting& failing, const Setting& passing) {
   std::optional<std::vector<JobResult>> recorded = RunAll(runs, nullptr);
   if (!recorded) return;
   if (!Failed((*recorded)[0]) || Failed((*recorded)[1])) {
-    Say("record: this time the failing run passed or the passing one failed; the traces show "
+    SayLine(
+        "record: this time the failing run passed or the passing one failed; the traces show "
         "that run");
   }
   Job diff;
@@ -444,21 +439,22 @@ void Hunt::RecordAndDiff(const Setting& failing, const Setting& passing) {
   std::ifstream in(diff.output_file);
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);) lines.push_back(line);
-  Say(absl::StrCat("record: ", ShellQuote({"detrun", "diff", traces[0], traces[1]}), " (exit ",
-                   (*compared)[0].exit_code, "):"));
-  for (size_t i = 0; i < lines.size() && i < kMaxDiffLines; ++i) Say("  " + lines[i]);
+  SayLine(absl::StrCat("record: ", ShellQuote({"detrun", "diff", traces[0], traces[1]}), " (exit ",
+                       (*compared)[0].exit_code, "):"));
+  for (size_t i = 0; i < lines.size() && i < kMaxDiffLines; ++i) SayLine("  " + lines[i]);
   if (lines.size() > kMaxDiffLines) {
-    Say(absl::StrCat("  ... ", lines.size() - kMaxDiffLines, " more lines in ", diff.output_file));
+    SayLine(
+        absl::StrCat("  ... ", lines.size() - kMaxDiffLines, " more lines in ", diff.output_file));
   }
 }
 
 int Hunt::Run() {
   absl::StatusOr<ResolvedCommand> resolved = ResolveCommand(o_.command, getenv("PATH"));
   if (!resolved.ok()) {
-    Say(absl::StrCat("verdict: cannot test the command: ", resolved.status().message()));
+    SayLine(absl::StrCat("verdict: cannot test the command: ", resolved.status().message()));
     return kExitInternalError;
   }
-  Say(absl::StrCat("detrun flaky: ", ShellQuote(o_.command)));
+  SayLine(absl::StrCat("detrun flaky: ", ShellQuote(o_.command)));
   std::string sweep = absl::StrCat("sweep: ", o_.runs, " configurations varying ",
                                    o_.vary.empty() ? "nothing" : o_.vary.ToString(),
                                    o_.chaos ? ", with --chaos" : "", "; ", jobs_, " at a time");
@@ -468,9 +464,10 @@ int Hunt::Run() {
                     " (TEST_SHARD_INDEX=", shard_.index, "): ", PlanSweep(o_.runs, shard_).size(),
                     " of them");
   }
-  Say(sweep);
-  if (!o_.not_varied.empty()) Say(absl::StrCat("not varied: ", absl::StrJoin(o_.not_varied, "; ")));
-  Say(absl::StrCat("a run fails on: ", rule_.Describe()));
+  SayLine(sweep);
+  if (!o_.not_varied.empty())
+    SayLine(absl::StrCat("not varied: ", absl::StrJoin(o_.not_varied, "; ")));
+  SayLine(absl::StrCat("a run fails on: ", rule_.Describe()));
 
   std::optional<int> native_failures = NativePhase();
   if (!native_failures) return exit_;

@@ -34,9 +34,7 @@ constexpr absl::Duration kMaxTick = absl::Hours(1);
 
 constexpr absl::string_view kSubcommands[] = {"diff", "show", "replay", "flaky", "repro"};
 
-// The word as it appears in a one-line message: quoted, with control and
-// non-ASCII bytes escaped so a stray newline cannot split the line.
-std::string Quote(absl::string_view text) { return absl::StrCat("'", absl::CHexEscape(text), "'"); }
+std::string Quote(absl::string_view text) { return QuoteValue({text.data(), text.size()}); }
 
 absl::Status InvalidValue(absl::string_view name, absl::string_view value,
                           absl::string_view expected) {

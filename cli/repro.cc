@@ -35,7 +35,7 @@ namespace detrun {
 namespace {
 
 // Differing files listed one per line; more are counted.
-constexpr size_t kMaxListed = 20;
+constexpr size_t kMaxDiffsListed = 20;
 
 absl::StatusOr<std::string> NormaliseArtifact(const std::string& value, const std::string& cwd) {
   auto bad = [&](absl::string_view why) {
@@ -59,14 +59,6 @@ absl::StatusOr<std::string> NormaliseArtifact(const std::string& value, const st
     parts.emplace_back(part);
   }
   return absl::StrJoin(parts, "/");
-}
-
-void Log(const std::string& line) { fputs(absl::StrCat("repro: ", line, "\n").c_str(), stderr); }
-
-void Say(const std::string& line) {
-  fputs(line.c_str(), stdout);
-  fputc('\n', stdout);
-  fflush(stdout);
 }
 
 std::string ReadFileTail(const std::string& path, int lines) {
@@ -118,7 +110,7 @@ class Repro {
   bool Digest(Build& build);
   void RemoveRoot();
   void SayKept() const {
-    Say(absl::StrCat("repro: the build trees and their logs are kept in ", root_));
+    SayLine(absl::StrCat("repro: the build trees and their logs are kept in ", root_));
   }
   std::vector<DigestDifference> Differences(const std::vector<Build>& builds,
                                             std::map<std::string, std::string>* first_differing);
@@ -144,7 +136,7 @@ std::optional<Build> Repro::BuildOnce(const std::string& name, std::vector<std::
   // the mount namespace; otherwise at work_, then moved aside.
   const std::string tree = at_cwd_ ? b.dir : work_;
   if (mkdir(tree.c_str(), 0755) != 0) {
-    Say(absl::StrCat("repro: cannot create ", tree, ": ", strerror(errno)));
+    SayLine(absl::StrCat("repro: cannot create ", tree, ": ", strerror(errno)));
     exit_ = kExitInternalError;
     return std::nullopt;
   }
@@ -159,7 +151,7 @@ std::optional<Build> Repro::BuildOnce(const std::string& name, std::vector<std::
   for (const Job* job : {&copy, &build}) {
     absl::StatusOr<std::vector<JobResult>> r = RunJobs({*job}, 1);
     if (!r.ok()) {
-      Log(absl::StrCat("interrupted: ", r.status().message()));
+      LogLine("repro", absl::StrCat("interrupted: ", r.status().message()));
       SayKept();
       exit_ = 128 + InterruptSignal();
       return std::nullopt;
@@ -167,23 +159,25 @@ std::optional<Build> Repro::BuildOnce(const std::string& name, std::vector<std::
     const JobResult& result = (*r)[0];
     if (result.exit_code != 0 || !result.start_error.empty()) {
       const bool is_copy = job == &copy;
-      Say(absl::StrCat(
+      SayLine(absl::StrCat(
           "repro: ", is_copy ? absl::StrCat("copying ", cwd_, " failed") : name + " failed",
           " (exit ", result.exit_code, ")",
           result.start_error.empty() ? "" : ": " + result.start_error, "; the last lines of ",
           job->output_file, ":"));
-      Say(Indent(ReadFileTail(job->output_file, 20)));
+      SayLine(Indent(ReadFileTail(job->output_file, 20)));
       SayKept();
       exit_ = kExitInternalError;
       return std::nullopt;
     }
     if (job == &build) {
-      Log(absl::StrCat(name, ": ok in ",
+      LogLine(
+          "repro",
+          absl::StrCat(name, ": ok in ",
                        absl::FormatDuration(absl::Trunc(result.elapsed, absl::Milliseconds(10)))));
     }
   }
   if (!at_cwd_ && rename(work_.c_str(), b.dir.c_str()) != 0) {
-    Say(absl::StrCat("repro: cannot move ", work_, " to ", b.dir, ": ", strerror(errno)));
+    SayLine(absl::StrCat("repro: cannot move ", work_, " to ", b.dir, ": ", strerror(errno)));
     exit_ = kExitInternalError;
     return std::nullopt;
   }
@@ -197,8 +191,8 @@ bool Repro::Digest(Build& build) {
     absl::StatusOr<std::vector<DigestEntry>> listing = DigestArtifact(build.dir, artifact);
     if (absl::IsNotFound(listing.status())) continue;  // compared as missing
     if (!listing.ok()) {
-      Say(absl::StrCat("repro: cannot read what ", build.name,
-                       " produced: ", listing.status().message()));
+      SayLine(absl::StrCat("repro: cannot read what ", build.name,
+                           " produced: ", listing.status().message()));
       exit_ = kExitInternalError;
       return false;
     }
@@ -254,7 +248,7 @@ void Repro::RemoveRoot() {
   for (const Job& job : jobs) {
     absl::StatusOr<std::vector<JobResult>> r = RunJobs({job}, 1);
     if (!r.ok() || (*r)[0].exit_code != 0) {
-      Log(absl::StrCat("could not remove ", root_));
+      LogLine("repro", absl::StrCat("could not remove ", root_));
       return;
     }
   }
@@ -263,27 +257,27 @@ void Repro::RemoveRoot() {
 int Repro::Run() {
   absl::StatusOr<ResolvedCommand> resolved = ResolveCommand(o_.command, getenv("PATH"));
   if (!resolved.ok()) {
-    Say(absl::StrCat("repro: cannot build: ", resolved.status().message()));
+    SayLine(absl::StrCat("repro: cannot build: ", resolved.status().message()));
     return kExitInternalError;
   }
   cp_ = FindProgram("cp");
   if (cp_.empty()) {
-    Say("repro: cp is not in PATH");
+    SayLine("repro: cp is not in PATH");
     return kExitInternalError;
   }
   const char* tmpdir = getenv("TMPDIR");
   std::string tmpl =
       absl::StrCat(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp", "/detrun-repro.XXXXXX");
   if (mkdtemp(tmpl.data()) == nullptr) {
-    Say(absl::StrCat("repro: cannot create a directory from ", tmpl, ": ", strerror(errno)));
+    SayLine(absl::StrCat("repro: cannot create a directory from ", tmpl, ": ", strerror(errno)));
     return kExitInternalError;
   }
   char real_root[PATH_MAX];
   root_ = realpath(tmpl.c_str(), real_root) != nullptr ? real_root : tmpl;
   if (root_ == cwd_ || absl::StartsWith(root_, cwd_ == "/" ? "/" : cwd_ + "/")) {
     rmdir(root_.c_str());
-    Say(absl::StrCat("repro: the temporary directory ", root_, " lies inside ", cwd_,
-                     ", which each build copies: set TMPDIR to a directory outside it"));
+    SayLine(absl::StrCat("repro: the temporary directory ", root_, " lies inside ", cwd_,
+                         ", which each build copies: set TMPDIR to a directory outside it"));
     return kExitInternalError;
   }
   work_ = absl::StrCat(root_, "/", Basename(cwd_));
@@ -293,16 +287,16 @@ int Repro::Run() {
   for (const std::string& artifact : o_.artifacts) {
     struct stat st;
     if (!artifact.empty() && lstat(absl::StrCat(cwd_, "/", artifact).c_str(), &st) == 0) {
-      Say(absl::StrCat("repro: note: ", artifact, " already exists in ", cwd_,
-                       ": each build starts from a copy of it, so it may only be copied, not "
-                       "rebuilt (clean the tree first to check the build itself)"));
+      SayLine(absl::StrCat("repro: note: ", artifact, " already exists in ", cwd_,
+                           ": each build starts from a copy of it, so it may only be copied, not "
+                           "rebuilt (clean the tree first to check the build itself)"));
     }
   }
-  Say(absl::StrCat("repro: ", o_.runs, " builds of `", ShellQuote(o_.command), "` under detrun",
-                   o_.native_baseline ? " and 2 native ones" : "", ", each in a fresh copy ",
-                   at_cwd_ ? absl::StrCat("seen at ", cwd_, " itself (a mount namespace)")
-                           : absl::StrCat("at ", work_, ", the same path every time (not at ", cwd_,
-                                          ": ", why_not, ")")));
+  SayLine(absl::StrCat("repro: ", o_.runs, " builds of `", ShellQuote(o_.command), "` under detrun",
+                       o_.native_baseline ? " and 2 native ones" : "", ", each in a fresh copy ",
+                       at_cwd_ ? absl::StrCat("seen at ", cwd_, " itself (a mount namespace)")
+                               : absl::StrCat("at ", work_, ", the same path every time (not at ",
+                                              cwd_, ": ", why_not, ")")));
 
   std::vector<std::string> under_detrun = {kSelfExe};
   under_detrun.insert(under_detrun.end(), o_.run_options.begin(), o_.run_options.end());
@@ -336,7 +330,7 @@ int Repro::Run() {
       }
     }
     if (!produced) {
-      Say(absl::StrCat("repro: no build produced --artifact=", artifact));
+      SayLine(absl::StrCat("repro: no build produced --artifact=", artifact));
       SayKept();
       return kExitInternalError;
     }
@@ -354,22 +348,22 @@ int Repro::Run() {
       paths.push_back(d.path);
       (differing_dir.contains(d.path) ? still : fixed).push_back(d.path);
     }
-    if (paths.size() > kMaxListed) {
-      paths.resize(kMaxListed);
+    if (paths.size() > kMaxDiffsListed) {
+      paths.resize(kMaxDiffsListed);
       paths.push_back("...");
     }
-    Say(absl::StrCat("natively: ", native_diffs.size(), " of ", Files(files),
-                     " differ between 2 builds", paths.empty() ? "" : ": ",
-                     absl::StrJoin(paths, ", ")));
+    SayLine(absl::StrCat("natively: ", native_diffs.size(), " of ", Files(files),
+                         " differ between 2 builds", paths.empty() ? "" : ": ",
+                         absl::StrJoin(paths, ", ")));
     if (!native_diffs.empty()) {
-      Say(absl::StrCat(
+      SayLine(absl::StrCat(
           "detrun fixed: ", fixed.size(), " of them",
           still.empty() ? "" : absl::StrCat("; still different: ", absl::StrJoin(still, ", "))));
     }
   }
 
   if (diffs.empty()) {
-    Say(absl::StrCat(
+    SayLine(absl::StrCat(
         "reproducible: ", Files(files),
         o_.artifacts.empty() ? "" : absl::StrCat(" in ", o_.artifacts.size(), " artifact(s)"),
         ", identical in ", builds.size(), " builds (xxh3 ", DigestListing(builds[0].listing), ")"));
@@ -380,23 +374,23 @@ int Repro::Run() {
     }
     return 0;
   }
-  Say(absl::StrCat("NOT reproducible: ", diffs.size(), " of ", Files(files),
-                   " differ between the builds under detrun:"));
-  for (size_t i = 0; i < diffs.size() && i < kMaxListed; ++i) {
-    Say(absl::StrCat("  ", diffs[i].path, ": ", diffs[i].what));
+  SayLine(absl::StrCat("NOT reproducible: ", diffs.size(), " of ", Files(files),
+                       " differ between the builds under detrun:"));
+  for (size_t i = 0; i < diffs.size() && i < kMaxDiffsListed; ++i) {
+    SayLine(absl::StrCat("  ", diffs[i].path, ": ", diffs[i].what));
   }
-  if (diffs.size() > kMaxListed) {
-    Say(absl::StrCat("  ... and ", diffs.size() - kMaxListed, " more"));
+  if (diffs.size() > kMaxDiffsListed) {
+    SayLine(absl::StrCat("  ... and ", diffs.size() - kMaxDiffsListed, " more"));
   }
   SayKept();
   const DigestDifference& first = diffs[0];
   const std::string a = absl::StrCat(builds[0].dir, "/", first.path);
   const std::string b = absl::StrCat(differing_dir[first.path], "/", first.path);
   if (!FindProgram("diffoscope").empty()) {
-    Say(absl::StrCat("to see how they differ: diffoscope ", ShellQuote({a, b})));
+    SayLine(absl::StrCat("to see how they differ: diffoscope ", ShellQuote({a, b})));
   } else {
-    Say(absl::StrCat("to compare: cmp ", ShellQuote({a, b}),
-                     " (diffoscope, not installed here, would show how they differ)"));
+    SayLine(absl::StrCat("to compare: cmp ", ShellQuote({a, b}),
+                         " (diffoscope, not installed here, would show how they differ)"));
   }
   return 1;
 }

@@ -1,5 +1,6 @@
 #include "cli/subcommand_args.h"
 
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <vector>
@@ -9,22 +10,25 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cli/options.h"
+#include "cli/time_spec.h"
 
 namespace detrun {
-namespace {
-
-std::string Quote(std::string_view text) {
-  return absl::StrCat("'", absl::CHexEscape(absl::string_view(text.data(), text.size())), "'");
+void SayLine(const std::string& line) {
+  fputs(line.c_str(), stdout);
+  fputc('\n', stdout);
+  fflush(stdout);
 }
 
-}  // namespace
+void LogLine(std::string_view subcommand, const std::string& line) {
+  fputs(absl::StrCat(std::string(subcommand), ": ", line, "\n").c_str(), stderr);
+}
 
 absl::Status ParseOwnInteger(const std::string& name, const std::string& value, uint64_t low,
                              uint64_t high, uint64_t* out) {
   bool digits = !value.empty();
   for (char c : value) digits &= c >= '0' && c <= '9';
   if (!digits || !absl::SimpleAtoi(value, out) || *out < low || *out > high) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid --", name, " value ", Quote(value),
+    return absl::InvalidArgumentError(absl::StrCat("invalid --", name, " value ", QuoteValue(value),
                                                    ": expected an integer from ", low, " to ",
                                                    high));
   }
@@ -51,8 +55,9 @@ absl::StatusOr<SubcommandArgs> ParseSubcommandArgs(
     }
     if (arg.size() < 2 || arg[0] != '-') break;  // the command starts here
     if (arg[1] != '-') {
-      return absl::InvalidArgumentError(absl::StrCat("unknown option ", Quote(arg), " (see detrun ",
-                                                     std::string(subcommand), " --help)"));
+      return absl::InvalidArgumentError(absl::StrCat("unknown option ", QuoteValue(arg),
+                                                     " (see detrun ", std::string(subcommand),
+                                                     " --help)"));
     }
     const std::string_view body = std::string_view(arg).substr(2);
     const size_t equals = body.find('=');
@@ -70,8 +75,8 @@ absl::StatusOr<SubcommandArgs> ParseSubcommandArgs(
     if (!own) takes_value = RunOptionTakesValue(name);
     if (!takes_value) {
       return absl::InvalidArgumentError(
-          absl::StrCat("unknown option ", Quote(name.empty() ? arg : "--" + name), " (see detrun ",
-                       std::string(subcommand), " --help)"));
+          absl::StrCat("unknown option ", QuoteValue(name.empty() ? arg : "--" + name),
+                       " (see detrun ", std::string(subcommand), " --help)"));
     }
     std::string value;
     const bool optional_value = !own && RunOptionValueOptional(name);
@@ -80,7 +85,7 @@ absl::StatusOr<SubcommandArgs> ParseSubcommandArgs(
     } else if (!*takes_value) {
       if (inline_value) {
         return absl::InvalidArgumentError(
-            absl::StrCat("option --", name, " takes no value (got ", Quote(arg), ")"));
+            absl::StrCat("option --", name, " takes no value (got ", QuoteValue(arg), ")"));
       }
     } else if (inline_value) {
       value = std::string(body.substr(equals + 1));

@@ -57,6 +57,13 @@ absl::StatusOr<SubcommandArgs> ParseSubcommandArgs(
 absl::Status ParseOwnInteger(const std::string& name, const std::string& value, uint64_t low,
                              uint64_t high, uint64_t* out);
 
+// A line of the subcommand's report to stdout, flushed at once so that it
+// keeps its place among the runs' own output.
+void SayLine(const std::string& line);
+
+// A progress line to stderr: "SUBCOMMAND: LINE".
+void LogLine(std::string_view subcommand, const std::string& line);
+
 // The path of the running detrun, for the runs a subcommand starts.
 inline constexpr char kSelfExe[] = "/proc/self/exe";
 

@@ -21,12 +21,6 @@ namespace {
 // of std::string_view; this is where one becomes the other.
 absl::string_view ToAbsl(std::string_view text) { return {text.data(), text.size()}; }
 
-// The value as it appears in a one-line message: quoted, with control and
-// non-ASCII bytes escaped so a stray newline cannot split the line.
-std::string Quote(std::string_view text) {
-  return absl::StrCat("'", absl::CHexEscape(ToAbsl(text)), "'");
-}
-
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 // A small cursor over the text. Each Consume* either consumes what it
@@ -105,7 +99,7 @@ std::optional<Refusal> ConsumeFraction(Cursor& in, int64_t* nanos) {
 }
 
 std::optional<Refusal> TrailingJunk(const Cursor& in, const char* after) {
-  return Refusal{absl::StrCat("unexpected ", Quote(in.rest()), " after the ", after)};
+  return Refusal{absl::StrCat("unexpected ", QuoteValue(in.rest()), " after the ", after)};
 }
 
 // YYYY-MM-DD[THH:MM:SS[.frac][Z|±HH:MM]]
@@ -196,12 +190,12 @@ std::optional<Refusal> ParseEpoch(Cursor& in, absl::Time* out) {
 absl::Status Refuse(std::string_view what, std::string_view text, const Refusal& refusal,
                     std::string_view expected) {
   if (refusal.detail.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid ", ToAbsl(what), " ", Quote(text), ": expected ", ToAbsl(expected)));
+    return absl::InvalidArgumentError(absl::StrCat("invalid ", ToAbsl(what), " ", QuoteValue(text),
+                                                   ": expected ", ToAbsl(expected)));
   }
-  return absl::InvalidArgumentError(absl::StrCat("invalid ", ToAbsl(what), " ", Quote(text), ": ",
-                                                 refusal.detail, " (expected ", ToAbsl(expected),
-                                                 ")"));
+  return absl::InvalidArgumentError(absl::StrCat("invalid ", ToAbsl(what), " ", QuoteValue(text),
+                                                 ": ", refusal.detail, " (expected ",
+                                                 ToAbsl(expected), ")"));
 }
 
 }  // namespace
@@ -233,6 +227,10 @@ absl::StatusOr<absl::Time> ParseSourceDateEpoch(std::string_view text, std::stri
     return Refuse(what, text, Refusal{"the number of seconds is out of range"}, kExpected);
   }
   return absl::FromUnixSeconds(negative ? -*seconds : *seconds);
+}
+
+std::string QuoteValue(std::string_view text) {
+  return absl::StrCat("'", absl::CHexEscape(ToAbsl(text)), "'");
 }
 
 std::string FormatTimeUtc(absl::Time time) {

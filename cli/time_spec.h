@@ -56,6 +56,12 @@ absl::StatusOr<absl::Time> ParseSourceDateEpoch(std::string_view text,
 // absl::FormatTime prints them ("infinite-future", "infinite-past").
 std::string FormatTimeUtc(absl::Time time);
 
+// A value as it appears in a one-line message: in single quotes, with
+// control and non-ASCII bytes escaped (absl::CHexEscape) so that a stray
+// newline cannot split the line. Every CLI error that names a bad value
+// quotes it this way.
+std::string QuoteValue(std::string_view text);
+
 }  // namespace detrun
 
 #endif  // DETRUN_CLI_TIME_SPEC_H_

@@ -36,7 +36,7 @@ constexpr uint64_t kValidResolveFlags = RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS 
                                         RESOLVE_IN_ROOT | RESOLVE_CACHED;
 constexpr uint64_t kModeBits = 07777;  // S_IALLUGO
 constexpr size_t kPathMax = PATH_MAX;  // 4096, the terminating NUL included
-constexpr uint64_t kPageSize = 4096;
+constexpr uint64_t kMaxOpenHowSize = 4096;  // openat2 refuses a larger struct: E2BIG
 
 bool WillCreate(uint64_t flags) {
   return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
@@ -185,7 +185,7 @@ absl::StatusOr<OpenCall> DecodeOpenCall(const Notification& n, const ChildMemory
       // copy_struct_from_user: at least version 0 of the struct, at most a
       // page, and any bytes past the ones the kernel knows must be zero.
       if (size < sizeof(open_how)) return absl::InvalidArgumentError("open_how too small");
-      if (size > kPageSize) return absl::OutOfRangeError("open_how too large");
+      if (size > kMaxOpenHowSize) return absl::OutOfRangeError("open_how too large");
       std::vector<uint8_t> raw(size);
       absl::Status s = memory.Read(n.id, n.tid, n.args[2], raw.data(), raw.size());
       if (!s.ok()) return s;

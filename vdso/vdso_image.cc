@@ -24,8 +24,6 @@ absl::Status Malformed(std::string_view what) {
       absl::StrCat("vDSO image: ", absl::string_view(what.data(), what.size())));
 }
 
-std::string Hex(uint64_t v) { return absl::StrCat("0x", absl::Hex(v)); }
-
 // Every read of the image goes through here: `offset` and `len` come from
 // the image itself, so the check must not overflow.
 class BoundedImage {
@@ -42,9 +40,9 @@ class BoundedImage {
   template <typename T>
   absl::StatusOr<T> Read(uint64_t offset, std::string_view what) const {
     if (!Contains(offset, sizeof(T))) {
-      return Malformed(absl::StrCat(
-          std::string(what), " (", sizeof(T), " bytes at ", Hex(offset),
-          ") lies outside the ", bytes_.size(), "-byte image"));
+      return Malformed(absl::StrCat(std::string(what), " (", sizeof(T), " bytes at ",
+                                    HexString(offset), ") lies outside the ", bytes_.size(),
+                                    "-byte image"));
     }
     T value;
     memcpy(&value, bytes_.data() + offset, sizeof(T));
@@ -145,10 +143,9 @@ class Parser {
     }
     const uint64_t table_len = uint64_t{ehdr_.e_phnum} * sizeof(Elf64_Phdr);
     if (!image_.Contains(ehdr_.e_phoff, table_len)) {
-      return Malformed(absl::StrCat(
-          "truncated: program header table (", ehdr_.e_phnum, " entries at ",
-          Hex(ehdr_.e_phoff), ") ends past the ", image_.size(),
-          "-byte image"));
+      return Malformed(absl::StrCat("truncated: program header table (", ehdr_.e_phnum,
+                                    " entries at ", HexString(ehdr_.e_phoff), ") ends past the ",
+                                    image_.size(), "-byte image"));
     }
     for (uint64_t i = 0; i < ehdr_.e_phnum; ++i) {
       absl::StatusOr<Elf64_Phdr> ph = image_.Read<Elf64_Phdr>(
@@ -167,17 +164,18 @@ class Parser {
   absl::Status AddLoad(uint64_t index, const Elf64_Phdr& ph) {
     const std::string where = absl::StrCat("PT_LOAD (program header ", index, ")");
     if (!image_.Contains(ph.p_offset, ph.p_filesz)) {
-      return Malformed(absl::StrCat(
-          "truncated: ", where, " spans ", ph.p_filesz, " bytes at ",
-          Hex(ph.p_offset), ", past the ", image_.size(), "-byte image"));
+      return Malformed(absl::StrCat("truncated: ", where, " spans ", ph.p_filesz, " bytes at ",
+                                    HexString(ph.p_offset), ", past the ", image_.size(),
+                                    "-byte image"));
     }
     if (loads_.empty()) first_vaddr_ = ph.p_vaddr;
     if (ph.p_vaddr < first_vaddr_ ||
         ph.p_vaddr - first_vaddr_ != ph.p_offset) {
-      return Malformed(absl::StrCat(
-          where, " maps file offset ", Hex(ph.p_offset), " at address ",
-          Hex(ph.p_vaddr), ", but a vDSO image must be laid out as it is "
-          "mapped (first PT_LOAD at ", Hex(first_vaddr_), ")"));
+      return Malformed(absl::StrCat(where, " maps file offset ", HexString(ph.p_offset),
+                                    " at address ", HexString(ph.p_vaddr),
+                                    ", but a vDSO image must be laid out as it is "
+                                    "mapped (first PT_LOAD at ",
+                                    HexString(first_vaddr_), ")"));
     }
     loads_.push_back(ph);
     return absl::OkStatus();
@@ -193,17 +191,16 @@ class Parser {
         return ph.p_offset + (vaddr - ph.p_vaddr);
       }
     }
-    return Malformed(absl::StrCat(std::string(what), " (", len, " bytes at ",
-                                  Hex(vaddr),
+    return Malformed(absl::StrCat(std::string(what), " (", len, " bytes at ", HexString(vaddr),
                                   ") is not inside a PT_LOAD segment"));
   }
 
   absl::StatusOr<SymbolTables> TablesFromDynamic() const {
     const Elf64_Phdr& dyn = *dynamic_;
     if (!image_.Contains(dyn.p_offset, dyn.p_filesz)) {
-      return Malformed(absl::StrCat(
-          "truncated: PT_DYNAMIC spans ", dyn.p_filesz, " bytes at ",
-          Hex(dyn.p_offset), ", past the ", image_.size(), "-byte image"));
+      return Malformed(absl::StrCat("truncated: PT_DYNAMIC spans ", dyn.p_filesz, " bytes at ",
+                                    HexString(dyn.p_offset), ", past the ", image_.size(),
+                                    "-byte image"));
     }
     std::optional<uint64_t> symtab, strtab, strsz, syment, hash, gnu_hash;
     const uint64_t entries = dyn.p_filesz / sizeof(Elf64_Dyn);
@@ -267,9 +264,8 @@ class Parser {
     const uint64_t nbuckets = header[0], symoffset = header[1];
     const uint64_t buckets = *at + 16 + uint64_t{header[2]} * 8;
     if (!image_.Contains(buckets, nbuckets * 4)) {
-      return Malformed(absl::StrCat("truncated: DT_GNU_HASH buckets (",
-                                    nbuckets, " at ", Hex(buckets),
-                                    ") end past the image"));
+      return Malformed(absl::StrCat("truncated: DT_GNU_HASH buckets (", nbuckets, " at ",
+                                    HexString(buckets), ") end past the image"));
     }
     uint64_t last = 0;
     for (uint64_t b = 0; b < nbuckets; ++b) {
@@ -330,10 +326,9 @@ class Parser {
     }
     const uint64_t table_len = uint64_t{ehdr_.e_shnum} * sizeof(Elf64_Shdr);
     if (!image_.Contains(ehdr_.e_shoff, table_len)) {
-      return Malformed(absl::StrCat(
-          "truncated: section header table (", ehdr_.e_shnum, " entries at ",
-          Hex(ehdr_.e_shoff), ") ends past the ", image_.size(),
-          "-byte image"));
+      return Malformed(absl::StrCat("truncated: section header table (", ehdr_.e_shnum,
+                                    " entries at ", HexString(ehdr_.e_shoff), ") ends past the ",
+                                    image_.size(), "-byte image"));
     }
     auto section = [&](uint64_t i) {
       return image_.Read<Elf64_Shdr>(ehdr_.e_shoff + i * sizeof(Elf64_Shdr),
@@ -440,6 +435,8 @@ absl::StatusOr<std::pair<uint64_t, uint64_t>> VdsoMappingFromMaps() {
 
 }  // namespace
 
+std::string HexString(uint64_t v) { return absl::StrCat("0x", absl::Hex(v)); }
+
 const VdsoSymbol* VdsoImage::Find(std::string_view name) const {
   for (const VdsoSymbol& s : symbols) {
     if (s.name == name) return &s;
@@ -460,9 +457,9 @@ absl::StatusOr<std::vector<uint8_t>> ReadOwnVdso() {
   absl::StatusOr<std::pair<uint64_t, uint64_t>> range = VdsoMappingFromMaps();
   if (!range.ok()) return range.status();
   if (range->first != base) {
-    return absl::InternalError(absl::StrCat(
-        "AT_SYSINFO_EHDR is ", Hex(base), " but /proc/self/maps puts [vdso] at ",
-        Hex(range->first)));
+    return absl::InternalError(absl::StrCat("AT_SYSINFO_EHDR is ", HexString(base),
+                                            " but /proc/self/maps puts [vdso] at ",
+                                            HexString(range->first)));
   }
   const auto* start = reinterpret_cast<const uint8_t*>(base);
   return std::vector<uint8_t>(start, start + (range->second - range->first));

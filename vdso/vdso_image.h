@@ -52,6 +52,10 @@ struct VdsoImage {
 // InvalidArgument and say what is wrong and where.
 absl::StatusOr<VdsoImage> ParseVdsoImage(absl::Span<const uint8_t> image);
 
+// "0x" and `v` in lower-case hex: how vDSO offsets and addresses appear in
+// messages.
+std::string HexString(uint64_t v);
+
 // A copy of this process's vDSO mapping: from AT_SYSINFO_EHDR for as many
 // bytes as the [vdso] line of /proc/self/maps spans. NotFound when the
 // process has no vDSO (kernel booted with vdso=0).

@@ -24,8 +24,6 @@ void AppendLe(std::vector<uint8_t>& out, uint64_t value, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back((value >> (8 * i)) & 0xff);
 }
 
-std::string Hex(uint64_t v) { return absl::StrCat("0x", absl::Hex(v)); }
-
 // The smallest range [start, start + len) outside which `a` and `b` (same
 // size) are equal; len 0 when they are equal throughout.
 struct Range {
@@ -278,9 +276,9 @@ absl::StatusOr<std::vector<uint8_t>> BuildPatchedImage(
     const uint64_t end = sym->offset + spec.code.size();
     if (auto it = written.find(sym->offset); it != written.end()) {
       if (it->second->code != spec.code) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "`", spec.symbol, "` and `", it->second->symbol,
-            "` share address ", Hex(sym->offset), " but get different code"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("`", spec.symbol, "` and `", it->second->symbol, "` share address ",
+                         HexString(sym->offset), " but get different code"));
       }
       continue;  // an alias: already patched
     }
@@ -331,10 +329,10 @@ absl::Status PatchProcessVdso(ProcMem& mem, uint64_t vdso_base,
   }
   if (memcmp(current.data(), expected_original.data(), current.size()) != 0) {
     auto mismatch = std::mismatch(current.begin(), current.end(), expected_original.begin());
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the vDSO of process ", pid, " at ", Hex(vdso_base),
-        " differs from the expected image at offset ",
-        mismatch.first - current.begin(), "; re-read and re-parse it"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the vDSO of process ", pid, " at ", HexString(vdso_base),
+                     " differs from the expected image at offset ",
+                     mismatch.first - current.begin(), "; re-read and re-parse it"));
   }
   // One write from the first changed byte to the last: the bytes in between
   // equal the child's (checked just above) and the child is stopped, so
@@ -351,9 +349,9 @@ absl::Status PatchProcessVdso(ProcMem& mem, uint64_t vdso_base,
     return s;
   }
   if (memcmp(current.data(), patched.data() + r.start, r.len) != 0) {
-    return absl::InternalError(absl::StrCat("a write of ", r.len,
-                                            " bytes to the vDSO of process ", pid, " at ",
-                                            Hex(vdso_base + r.start), " did not land"));
+    return absl::InternalError(absl::StrCat("a write of ", r.len, " bytes to the vDSO of process ",
+                                            pid, " at ", HexString(vdso_base + r.start),
+                                            " did not land"));
   }
   return absl::OkStatus();
 }

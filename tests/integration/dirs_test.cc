@@ -34,7 +34,6 @@ using ::testing::HasSubstr;
 
 constexpr long kTmpfsMagic = 0x01021994;
 
-bool Exists(const char* path) { return access(path, X_OK) == 0; }
 
 // A scratch directory on tmpfs (/dev/shm), or "" when there is none.
 std::string MakeTmpfsDir() {
@@ -114,7 +113,7 @@ TEST_F(DirsTest, LsFindPythonAreSortedAndIdenticalWhateverTheCreationOrder) {
     EXPECT_THAT(found, HasSubstr("./sub\n./sub/s1\n./sub/s2\n./sub/s3\n./x.y\n"));
     EXPECT_THAT(found, ::testing::StartsWith(".\n./-opt\n./Zeta\n./_under\n./alpha\n"));
 
-    if (Exists("/usr/bin/python3")) {
+    if (IsExecutable("/usr/bin/python3")) {
       const std::vector<std::string> py = {"/usr/bin/python3", "-c",
                                            "import os, sys\n"
                                            "print(os.listdir(sys.argv[1]))\n"

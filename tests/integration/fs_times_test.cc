@@ -25,11 +25,9 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-const char kStart[] = "--time=2020-01-01";
 const char kStartTime[] = "1577836800.000000000";
 const char k1990[] = "631152000.000000000";  // 1990-01-01T00:00:00Z
 
-bool Exists(const char* path) { return access(path, X_OK) == 0; }
 
 // One probe line: "NAME key=value ..." (NAME may contain spaces).
 struct Line {
@@ -83,9 +81,6 @@ void SetTimes(const std::string& path, time_t seconds) {
   ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, 0), 0) << path;
 }
 
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
 
 class FsTimesTest : public ::testing::Test {
  protected:
@@ -237,7 +232,7 @@ TEST_F(FsTimesTest, TarOfFilesWrittenInTheRunIsByteIdentical) {
 }
 
 TEST_F(FsTimesTest, ZipAndGzipOfFilesWrittenInTheRunAreByteIdentical) {
-  if (!Exists("/usr/bin/zip")) GTEST_SKIP() << "no /usr/bin/zip";
+  if (!IsExecutable("/usr/bin/zip")) GTEST_SKIP() << "no /usr/bin/zip";
   // gzip stores the input file's mtime (4 bytes at offset 4); zip its
   // modification time (DOS and Unix) and access time.
   const char script[] =
@@ -255,7 +250,7 @@ TEST_F(FsTimesTest, ZipAndGzipOfFilesWrittenInTheRunAreByteIdentical) {
 }
 
 TEST_F(FsTimesTest, GccDateAndTimeStaySecondsApart) {
-  if (!Exists("/usr/bin/gcc")) GTEST_SKIP() << "no /usr/bin/gcc";
+  if (!IsExecutable("/usr/bin/gcc")) GTEST_SKIP() << "no /usr/bin/gcc";
   // __DATE__ and __TIME__ follow SOURCE_DATE_EPOCH, which detrun exports.
   const char script[] =
       "cd \"$1\" && printf 'const char* stamp = __DATE__ \" \" __TIME__;\\n' > t.c && "
@@ -276,7 +271,7 @@ TEST_F(FsTimesTest, GccDateAndTimeStaySecondsApart) {
 }
 
 TEST_F(FsTimesTest, StdinAndProcessSubstitutionNameTheCommandsFiles) {
-  if (!Exists("/usr/bin/bash")) GTEST_SKIP() << "no /usr/bin/bash";
+  if (!IsExecutable("/usr/bin/bash")) GTEST_SKIP() << "no /usr/bin/bash";
   const std::string dir = NewDir();
   // /dev/stdin and /dev/fd/63 lead to /proc/self: the command's, not detrun's.
   const char script[] =
@@ -289,7 +284,7 @@ TEST_F(FsTimesTest, StdinAndProcessSubstitutionNameTheCommandsFiles) {
 }
 
 TEST_F(FsTimesTest, ChrootedCommandStatsItsOwnRoot) {
-  if (!Exists("/bin/busybox")) GTEST_SKIP() << "no /bin/busybox (busybox-static)";
+  if (!IsExecutable("/bin/busybox")) GTEST_SKIP() << "no /bin/busybox (busybox-static)";
   const std::string root = NewDir();
   ASSERT_EQ(mkdir((root + "/bin").c_str(), 0755), 0);
   ASSERT_EQ(RunProgram({"cp", "/bin/busybox", root + "/bin/busybox"}).exit_code, 0);
@@ -299,7 +294,7 @@ TEST_F(FsTimesTest, ChrootedCommandStatsItsOwnRoot) {
   // path: Bazel's PATH has no sbin.)
   std::string chroot_bin;
   for (const char* path : {"/usr/sbin/chroot", "/sbin/chroot", "/usr/bin/chroot"}) {
-    if (chroot_bin.empty() && Exists(path)) chroot_bin = path;
+    if (chroot_bin.empty() && IsExecutable(path)) chroot_bin = path;
   }
   if (chroot_bin.empty()) GTEST_SKIP() << "no chroot";
   std::vector<std::string> enter = {chroot_bin, root};
@@ -332,7 +327,7 @@ TEST_F(FsTimesTest, LandlockDoesNotGovernStat) {
 }
 
 TEST_F(FsTimesTest, IncrementalMakeSeesEditsOnlyWithReal) {
-  if (!Exists("/usr/bin/make")) GTEST_SKIP() << "no /usr/bin/make";
+  if (!IsExecutable("/usr/bin/make")) GTEST_SKIP() << "no /usr/bin/make";
   const std::string dir = NewDir();
   WriteFile(dir + "/Makefile", "out: in\n\tcp in out\n");
   WriteFile(dir + "/in", "v1\n");
@@ -368,7 +363,7 @@ TEST_F(FsTimesTest, PythonReusesAStalePycOnlyUnderClamp) {
     EXPECT_EQ(o.exit_code, 0) << o.err;
     return o.out;
   };
-  if (!Exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+  if (!IsExecutable("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
   EXPECT_EQ(import_m("--fs-times=clamp"), "v1\n");  // writes cache/.../m.*.pyc
   // An edit of the same size: its time reads as the start, like the one
   // recorded in the .pyc, so the old bytecode runs.

@@ -80,6 +80,20 @@ void RemoveTree(const std::string& path);
 
 bool ProcessExists(pid_t pid);
 
+// A file's bytes ("" when it cannot be read), and a file written with
+// `text` (created or replaced).
+std::string ReadFile(const std::string& path);
+void WriteFile(const std::string& path, const std::string& text);
+
+// `path` names an executable file (tests that need a tool skip without it).
+bool IsExecutable(const std::string& path);
+// `path` names anything stat(2) finds.
+bool Exists(const std::string& path);
+
+// The virtual start time most tests run at: 2020-01-01T00:00:00Z, which is
+// 1577836800 seconds after the epoch.
+inline constexpr char kStart[] = "--time=2020-01-01";
+
 }  // namespace detrun::testing
 
 #endif  // DETRUN_TESTS_INTEGRATION_HARNESS_H_

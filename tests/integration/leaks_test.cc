@@ -28,12 +28,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // The "detrun: leak KIND: ..." line, or "".
 std::string LeakLine(const std::string& err, const std::string& kind) {

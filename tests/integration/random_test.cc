@@ -33,7 +33,6 @@ std::string Native(const std::vector<std::string>& command) {
   return o.out;
 }
 
-bool Exists(const char* path) { return access(path, X_OK) == 0; }
 
 std::vector<std::string> Lines(const std::string& s) {
   std::vector<std::string> lines;
@@ -150,7 +149,7 @@ const char kPythonCode[] =
     "print(hash('abc'))";
 
 TEST(RandomTest, Python) {
-  if (!Exists(kPython)) GTEST_SKIP() << "SKIPPED: " << kPython << " is not installed";
+  if (!IsExecutable(kPython)) GTEST_SKIP() << "SKIPPED: " << kPython << " is not installed";
   const std::vector<std::string> cmd = {"env", "-u", "PYTHONHASHSEED", kPython, "-c", kPythonCode};
   const std::string a = Twice({"--seed=42"}, cmd);
   const std::string b = Twice({"--seed=43"}, cmd);
@@ -168,7 +167,7 @@ TEST(RandomTest, Python) {
 }
 
 TEST(RandomTest, TwoPythonProcessesOfOneRunDiffer) {
-  if (!Exists(kPython)) GTEST_SKIP() << "SKIPPED: " << kPython << " is not installed";
+  if (!IsExecutable(kPython)) GTEST_SKIP() << "SKIPPED: " << kPython << " is not installed";
   const std::string py = std::string("env -u PYTHONHASHSEED ") + kPython +
                          " -c 'import os; print(os.urandom(16).hex(), hash(\"abc\"))'";
   const std::string out = Twice({"--seed=42"}, {"sh", "-c", py + "; " + py});
@@ -193,7 +192,7 @@ TEST(RandomTest, CoreutilsShufAndMktemp) {
 TEST(RandomTest, ThreadsShareTheProcessStream) {
   // Python's os.urandom from two threads, one after the other: the second
   // continues the process's stream, whichever thread reads.
-  if (!Exists(kPython)) GTEST_SKIP() << "SKIPPED: " << kPython << " is not installed";
+  if (!IsExecutable(kPython)) GTEST_SKIP() << "SKIPPED: " << kPython << " is not installed";
   const char code[] =
       "import os, threading\n"
       "out = []\n"
@@ -240,7 +239,7 @@ TEST(UrandomTest, DevicesAreEndlessSeededStreams) {
 }
 
 TEST(UrandomTest, ACharacterDeviceWithTheCallersFlags) {
-  if (!Exists("/usr/bin/python3")) GTEST_SKIP() << "SKIPPED: no /usr/bin/python3";
+  if (!IsExecutable("/usr/bin/python3")) GTEST_SKIP() << "SKIPPED: no /usr/bin/python3";
   const char* script =
       "import os, stat, fcntl\n"
       "f = os.open('/dev/urandom', os.O_RDONLY)\n"
@@ -264,7 +263,7 @@ TEST(UrandomTest, ACharacterDeviceWithTheCallersFlags) {
 }
 
 TEST(UrandomTest, PerlRandAndBashRandomAreSeeded) {
-  if (Exists("/usr/bin/perl")) {
+  if (IsExecutable("/usr/bin/perl")) {
     const std::string a = Twice({"--seed=1"}, {"/usr/bin/perl", "-e", "print rand(), \"\\n\""});
     EXPECT_NE(Twice({"--seed=2"}, {"/usr/bin/perl", "-e", "print rand(), \"\\n\""}), a);
     EXPECT_NE(Native({"/usr/bin/perl", "-e", "print rand(), \"\\n\""}), a);

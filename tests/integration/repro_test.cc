@@ -38,10 +38,6 @@ std::string Listing(const std::string& dir) {
   return RunProgram({"/bin/sh", "-c", "cd \"$1\" && find . | sort", "sh", dir}).out;
 }
 
-void WriteFile(const std::string& path, const std::string& text) {
-  Output o = RunProgram({"/bin/sh", "-c", "cat > \"$1\"", "sh", path}, text);
-  ASSERT_EQ(o.exit_code, 0) << o.err;
-}
 
 // The directory named in "kept in DIR" (removed by the caller).
 std::string KeptDirectory(const std::string& out) {

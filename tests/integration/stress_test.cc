@@ -70,9 +70,6 @@ bool Installed(const std::string& name) {
          access(("/bin/" + name).c_str(), X_OK) == 0;
 }
 
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
 
 // A NAME=VALUE unique to this test process and call, for Tagged.
 std::string NewTag() {

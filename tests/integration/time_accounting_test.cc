@@ -19,7 +19,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-const char kStart[] = "--time=2020-01-01";
 
 // What every line after the first times() reads when the clock is frozen
 // or, for the parts that do not depend on it, in every mode.

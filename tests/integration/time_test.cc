@@ -20,9 +20,7 @@ using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-const char kStart[] = "--time=2020-01-01";  // 1577836800
 
-bool Exists(const char* path) { return access(path, X_OK) == 0; }
 
 TEST(TimeTest, DatePrintsTheRequestedTime) {
   EXPECT_EQ(Twice({kStart}, {"date", "-u", "+%Y-%m-%dT%H:%M:%S"}), "2020-01-01T00:00:00\n");
@@ -233,7 +231,7 @@ TEST(TimeTest, CondTimedwaitDeadlinesAreVirtual) {
 }
 
 TEST(TimeTest, NodeTimersFireAndMoveTheClock) {
-  if (!Exists("/usr/bin/node")) GTEST_SKIP() << "SKIPPED: node is not installed";
+  if (!IsExecutable("/usr/bin/node")) GTEST_SKIP() << "SKIPPED: node is not installed";
   // libuv waits in epoll with the time left to its next timer.
   const std::string script =
       "const t = Date.now();"
@@ -251,7 +249,7 @@ TEST(TimeTest, ParallelChildrenSeeTheSameTimesWhateverTheScheduling) {
 
 TEST(TimeTest, PythonAndPerl) {
   const char* python = "/usr/bin/python3";
-  if (Exists(python)) {
+  if (IsExecutable(python)) {
     std::string out = Twice({kStart}, {python, "-c",
                                        "import time, datetime\n"
                                        "print(int(time.time()))\n"
@@ -286,12 +284,12 @@ TEST(TimeTest, AtRandomIsSeededPerProcess) {
 }
 
 TEST(TimeTest, StaticBusyboxDate) {
-  if (!Exists("/bin/busybox")) GTEST_SKIP() << "SKIPPED: busybox-static is not installed";
+  if (!IsExecutable("/bin/busybox")) GTEST_SKIP() << "SKIPPED: busybox-static is not installed";
   EXPECT_EQ(Twice({kStart}, {"/bin/busybox", "date", "-u", "+%s"}), "1577836800\n");
 }
 
 TEST(TimeTest, NodeDateNow) {
-  if (!Exists("/usr/bin/node")) GTEST_SKIP() << "SKIPPED: node is not installed";
+  if (!IsExecutable("/usr/bin/node")) GTEST_SKIP() << "SKIPPED: node is not installed";
   std::string out = Twice({kStart}, {"/usr/bin/node", "-e", "console.log(Math.floor(Date.now()/1000))"});
   EXPECT_EQ(out, "1577836800\n");
 }
@@ -299,7 +297,7 @@ TEST(TimeTest, NodeDateNow) {
 // The JVM: many threads reading clocks, Thread.sleep as a timed park
 // (pthread_cond_timedwait on an absolute MONOTONIC deadline).
 TEST(TimeTest, JavaClocksAndSleep) {
-  if (!Exists("/usr/bin/java")) GTEST_SKIP() << "SKIPPED: java is not installed";
+  if (!IsExecutable("/usr/bin/java")) GTEST_SKIP() << "SKIPPED: java is not installed";
   const std::string dir = MakeTempDir();
   std::ofstream(dir + "/T.java") << R"java(
 public class T {

@@ -17,7 +17,6 @@ namespace {
 using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 
-const char kStart[] = "--time=2020-01-01";
 
 const std::vector<std::string> kCases = {
     "alarm_pause", "alarm_sleep",  "alarm_left",  "itimer_periodic",

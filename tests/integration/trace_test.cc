@@ -24,21 +24,6 @@ using ::testing::StartsWith;
 
 constexpr char kPython[] = "/usr/bin/python3";
 
-bool Exists(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
 
 // detrun by an absolute path, for commands that change directory first.
 std::string AbsoluteDetrunBin() {

@@ -23,7 +23,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-bool Exists(const char* path) { return access(path, X_OK) == 0; }
 
 // nproc honours OMP_NUM_THREADS/OMP_THREAD_LIMIT before the affinity mask:
 // keep the test's environment out of it.
@@ -79,7 +78,7 @@ TEST(UtsTest, Linux32PersonalitySaysI686) {
 }
 
 TEST(UtsTest, Python) {
-  if (!Exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+  if (!IsExecutable("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
   EXPECT_EQ(Twice({"--hostname=buildhost"},
                   {"/usr/bin/python3", "-c",
                    "import os, platform, socket\n"
@@ -93,7 +92,7 @@ TEST(UtsTest, Python) {
 }
 
 TEST(UtsTest, Node) {
-  if (!Exists("/usr/bin/node")) GTEST_SKIP() << "no /usr/bin/node";
+  if (!IsExecutable("/usr/bin/node")) GTEST_SKIP() << "no /usr/bin/node";
   EXPECT_EQ(Twice({"--hostname=buildhost"},
                   {"/usr/bin/node", "-e",
                    "const os = require('os'); console.log(os.hostname(), os.release())"}),
@@ -121,7 +120,7 @@ TEST(CpusTest, Nproc) {
 }
 
 TEST(CpusTest, Python) {
-  if (!Exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+  if (!IsExecutable("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
   // os.sched_getaffinity starts with an 8-byte mask and doubles it on EINVAL.
   const std::vector<std::string> command = {
       "/usr/bin/python3", "-c", "import os; s = os.sched_getaffinity(0); print(len(s), max(s))"};
@@ -162,7 +161,7 @@ TEST(CpusTest, ProcSelfStatusShowsTheVirtualCpus) {
 }
 
 TEST(CpusTest, PythonReadsItsStatusByPid) {
-  if (!Exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+  if (!IsExecutable("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
   // In the run's pid namespace os.getpid() is 2, and /proc is the host's:
   // /proc/2/status is some other process's file, with the virtual CPUs too.
   const std::vector<std::string> by_pid = {
@@ -211,7 +210,7 @@ TEST(CpusTest, CpuDirectoryListsTheVirtualCpus) {
     EXPECT_EQ(Twice({dirs, "--cpus=70"}, {"sh", "-c", others}), host.out) << dirs;
   }
   // Added entries are directories (d_type), through os.scandir.
-  if (Exists("/usr/bin/python3")) {
+  if (IsExecutable("/usr/bin/python3")) {
     EXPECT_EQ(Twice({"--cpus=300"},
                     {"/usr/bin/python3", "-c",
                      "import os\n"
@@ -235,7 +234,7 @@ TEST(CpusTest, AnAddedCpuDirectoryIsOnlyInTheListing) {
 }
 
 TEST(CpusTest, NodeAvailableParallelism) {
-  if (!Exists("/usr/bin/node")) GTEST_SKIP() << "no /usr/bin/node";
+  if (!IsExecutable("/usr/bin/node")) GTEST_SKIP() << "no /usr/bin/node";
   Output has = RunProgram(
       {"/usr/bin/node", "-e", "console.log(typeof require('os').availableParallelism)"});
   if (has.out != "function\n") GTEST_SKIP() << "this node has no os.availableParallelism";
@@ -247,7 +246,7 @@ TEST(CpusTest, NodeAvailableParallelism) {
 }
 
 TEST(CpusTest, JavaAvailableProcessors) {
-  if (!Exists("/usr/bin/java") || !Exists("/usr/bin/javac")) GTEST_SKIP() << "no java/javac";
+  if (!IsExecutable("/usr/bin/java") || !IsExecutable("/usr/bin/javac")) GTEST_SKIP() << "no java/javac";
   const std::string dir = MakeTempDir();
   const std::string source = dir + "/Cpus.java";
   std::ofstream(source) << "class Cpus { public static void main(String[] a) {\n"
@@ -326,7 +325,7 @@ TEST(CpusTest, ProbeEveryCall) {
 }
 
 TEST(CpusTest, TasksetDoesNotMoveTheCommandOrNarrowWhatItSees) {
-  if (!Exists("/usr/bin/taskset")) GTEST_SKIP() << "no /usr/bin/taskset";
+  if (!IsExecutable("/usr/bin/taskset")) GTEST_SKIP() << "no /usr/bin/taskset";
   // sched_setaffinity is accepted without effect (cpus_module.h).
   std::vector<std::string> command = {"taskset", "-c", "0"};
   command.insert(command.end(), kNproc.begin(), kNproc.end());

@@ -30,7 +30,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-bool Exists(const char* path) { return access(path, X_OK) == 0; }
 
 std::string ReadHostFile(const std::string& path) {
   std::ifstream in(path);
@@ -104,7 +103,7 @@ TEST(VfilesTest, FreeAgreesWithSysinfo) {
   EXPECT_EQ(s_free, std::to_string(SysinfoFigures::kFreeSwap));
   // sysinfo(2), which glibc's _SC_PHYS_PAGES and _SC_AVPHYS_PAGES read,
   // tells the same machine.
-  if (Exists("/usr/bin/python3")) {
+  if (IsExecutable("/usr/bin/python3")) {
     EXPECT_EQ(Twice({}, {"/usr/bin/python3", "-c",
                          "import os\n"
                          "p = os.sysconf('SC_PAGE_SIZE')\n"
@@ -297,12 +296,12 @@ TEST(VfilesTest, EveryCpuCountReaderAgrees) {
     EXPECT_EQ(Twice(flag, WithEnv({"nproc"})), want);
     EXPECT_EQ(Twice(flag, {"getconf", "_NPROCESSORS_CONF"}), want);
     EXPECT_EQ(Twice(flag, {"getconf", "_NPROCESSORS_ONLN"}), want);
-    if (Exists("/usr/bin/python3")) {
+    if (IsExecutable("/usr/bin/python3")) {
       EXPECT_EQ(Twice(flag, {"/usr/bin/python3", "-c",
                              "import os; print(os.cpu_count(), len(os.sched_getaffinity(0)))"}),
                 std::to_string(n) + " " + want);
     }
-    if (Exists("/usr/bin/node")) {
+    if (IsExecutable("/usr/bin/node")) {
       EXPECT_EQ(Twice(flag, {"/usr/bin/node", "-e",
                              "const os = require('os'); const c = os.cpus();"
                              "console.log(c.length, c[c.length - 1].model, c[0].speed)"}),
