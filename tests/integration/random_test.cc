@@ -276,11 +276,16 @@ TEST(UrandomTest, PerlRandAndBashRandomAreSeeded) {
 // Four processes started at once, each printing its own bytes: the same
 // every run, whatever order they ran in.
 TEST(UrandomTest, ParallelProcessesEachGetTheirOwnStream) {
+  // Each writer puts its lines into the shared pipe with one write(2), which
+  // a pipe keeps whole: print() would write the text and its newline
+  // separately when PYTHONUNBUFFERED is set (as in CI), and the four
+  // writers' pieces could then interleave differently in each run.
   const std::string out = Twice(
       {"--seed=5"},
       {"sh", "-c",
        "{ for i in 1 2 3 4; do (head -c 8 /dev/urandom | od -An -tx1; "
-       "/usr/bin/python3 -c 'import os; print(os.urandom(8).hex())') & done; wait; } | sort"});
+       "/usr/bin/python3 -c 'import os; os.write(1, (os.urandom(8).hex() + \"\\n\").encode())') "
+       "& done; wait; } | sort"});
   std::vector<std::string> lines = Lines(out);
   EXPECT_EQ(lines.size(), 8u);
   std::sort(lines.begin(), lines.end());
