@@ -49,11 +49,13 @@ int OpenPidfd(pid_t pid, unsigned flags) {
 
 // A task's tgid and parent from its pidfd and PIDFD_GET_INFO (6.13): a
 // pidfd_open and an ioctl, where /proc/TID/status costs a /proc lookup of a
-// pid never seen before, an inode, and the formatting of 60 lines (about a
-// tenth of the supervisor's time per exec of a short program, measured with
-// perf). The pidfd stays open for the table to keep as the task's exit
-// pidfd. nullopt when the kernel lacks PIDFD_GET_INFO, or PIDFD_THREAD
-// (6.9) for a thread, or the task is gone: the caller then reads /proc.
+// pid never seen before, an inode, and the formatting of 60 lines. The
+// pidfd is handed to the table as the task's exit pidfd, so no second one
+// is opened. Together, this took about a quarter off the supervisor's CPU
+// time for 2000 short-lived processes (475-533 ms to 350-387 ms,
+// /proc/PID/schedstat). nullopt when the kernel lacks PIDFD_GET_INFO, or
+// PIDFD_THREAD (6.9) for a thread, or the task is gone: the caller then
+// reads /proc.
 std::optional<TaskInfo> TaskInfoFromPidfd(pid_t tid) {
   static bool unsupported = false;
   if (unsupported) return std::nullopt;

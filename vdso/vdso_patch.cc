@@ -19,17 +19,17 @@
 namespace detrun {
 namespace {
 
-
 void AppendLe(std::vector<uint8_t>& out, uint64_t value, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back((value >> (8 * i)) & 0xff);
 }
 
-// The smallest range [start, start + len) outside which `a` and `b` (same
-// size) are equal; len 0 when they are equal throughout.
 struct Range {
   size_t start;
   size_t len;
 };
+
+// The smallest range [start, start + len) outside which `a` and `b` (same
+// size) are equal; len 0 when they are equal throughout.
 Range DifferingSpan(absl::Span<const uint8_t> a, absl::Span<const uint8_t> b) {
   size_t first = 0;
   while (first < a.size() && a[first] == b[first]) ++first;
