@@ -34,7 +34,6 @@ using ::testing::HasSubstr;
 
 constexpr long kTmpfsMagic = 0x01021994;
 
-
 // A scratch directory on tmpfs (/dev/shm), or "" when there is none.
 std::string MakeTmpfsDir() {
   struct statfs fs;

@@ -28,7 +28,6 @@ using ::testing::Not;
 const char kStartTime[] = "1577836800.000000000";
 const char k1990[] = "631152000.000000000";  // 1990-01-01T00:00:00Z
 
-
 // One probe line: "NAME key=value ..." (NAME may contain spaces).
 struct Line {
   std::string name;
@@ -80,7 +79,6 @@ void SetTimes(const std::string& path, time_t seconds) {
   timespec times[2] = {{seconds, 0}, {seconds, 0}};
   ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, 0), 0) << path;
 }
-
 
 class FsTimesTest : public ::testing::Test {
  protected:

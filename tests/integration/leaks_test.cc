@@ -28,7 +28,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-
 // The "detrun: leak KIND: ..." line, or "".
 std::string LeakLine(const std::string& err, const std::string& kind) {
   const std::string start = "detrun: leak " + kind + ": ";

@@ -33,7 +33,6 @@ std::string Native(const std::vector<std::string>& command) {
   return o.out;
 }
 
-
 std::vector<std::string> Lines(const std::string& s) {
   std::vector<std::string> lines;
   std::istringstream in(s);

@@ -38,7 +38,6 @@ std::string Listing(const std::string& dir) {
   return RunProgram({"/bin/sh", "-c", "cd \"$1\" && find . | sort", "sh", dir}).out;
 }
 
-
 // The directory named in "kept in DIR" (removed by the caller).
 std::string KeptDirectory(const std::string& out) {
   const std::string marker = "are kept in ";

@@ -31,8 +31,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -56,20 +54,11 @@ double Now() {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-std::string ReadWhole(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Whether /usr/bin/NAME or /bin/NAME can be run (the scripts below find
 // their tools in PATH, which has both).
 bool Installed(const std::string& name) {
-  return access(("/usr/bin/" + name).c_str(), X_OK) == 0 ||
-         access(("/bin/" + name).c_str(), X_OK) == 0;
+  return IsExecutable("/usr/bin/" + name) || IsExecutable("/bin/" + name);
 }
-
 
 // A NAME=VALUE unique to this test process and call, for Tagged.
 std::string NewTag() {
@@ -100,7 +89,7 @@ std::vector<pid_t> TaggedProcesses(const std::string& tag) {
     const long pid = strtol(e->d_name, &end, 10);
     if (end == e->d_name || *end != '\0' || pid == getpid()) continue;
     const std::string env =
-        std::string(1, '\0') + ReadWhole(absl::StrCat("/proc/", pid, "/environ"));
+        std::string(1, '\0') + ReadFile(absl::StrCat("/proc/", pid, "/environ"));
     if (env.find('\0' + needle) != std::string::npos) {
       found.push_back(static_cast<pid_t>(pid));
     }
@@ -113,13 +102,13 @@ void ExpectNoneLeft(const std::string& tag) {
   const std::vector<pid_t> left = TaggedProcesses(tag);
   std::string list;
   for (pid_t p : left) {
-    absl::StrAppend(&list, " ", p, ":", ReadWhole(absl::StrCat("/proc/", p, "/cmdline")));
+    absl::StrAppend(&list, " ", p, ":", ReadFile(absl::StrCat("/proc/", p, "/cmdline")));
   }
   EXPECT_TRUE(left.empty()) << "processes of the run outlived it:" << list;
 }
 
 std::vector<std::string> Argv(pid_t pid) {
-  return absl::StrSplit(ReadWhole(absl::StrCat("/proc/", pid, "/cmdline")), '\0',
+  return absl::StrSplit(ReadFile(absl::StrCat("/proc/", pid, "/cmdline")), '\0',
                         absl::SkipEmpty());
 }
 
@@ -127,7 +116,7 @@ std::vector<std::string> Argv(pid_t pid) {
 // function whose name contains `part` (/proc/TASK/wchan; "seccomp": a call
 // of its that detrun's supervisor received and holds).
 bool WaitsIn(const std::string& task, const std::string& part) {
-  return ReadWhole(absl::StrCat("/proc/", task, "/wchan")).find(part) != std::string::npos;
+  return ReadFile(absl::StrCat("/proc/", task, "/wchan")).find(part) != std::string::npos;
 }
 
 // Waits (up to `timeout` s) for a tagged process whose command line is

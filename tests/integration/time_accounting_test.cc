@@ -19,7 +19,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-
 // What every line after the first times() reads when the clock is frozen
 // or, for the parts that do not depend on it, in every mode.
 std::string Usage(const std::string& who, const std::string& utime) {

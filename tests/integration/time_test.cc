@@ -20,8 +20,6 @@ using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-
-
 TEST(TimeTest, DatePrintsTheRequestedTime) {
   EXPECT_EQ(Twice({kStart}, {"date", "-u", "+%Y-%m-%dT%H:%M:%S"}), "2020-01-01T00:00:00\n");
   EXPECT_EQ(Twice({kStart}, {"date", "+%s"}), "1577836800\n");

@@ -17,7 +17,6 @@ namespace {
 using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 
-
 const std::vector<std::string> kCases = {
     "alarm_pause", "alarm_sleep",  "alarm_left",  "itimer_periodic",
     "getitimer",   "posix_signal", "posix_abs",   "posix_thread",

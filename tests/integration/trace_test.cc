@@ -24,7 +24,6 @@ using ::testing::StartsWith;
 
 constexpr char kPython[] = "/usr/bin/python3";
 
-
 // detrun by an absolute path, for commands that change directory first.
 std::string AbsoluteDetrunBin() {
   const std::string bin = DetrunBin();

@@ -23,7 +23,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-
 // nproc honours OMP_NUM_THREADS/OMP_THREAD_LIMIT before the affinity mask:
 // keep the test's environment out of it.
 const std::vector<std::string> kNproc = {"env", "-u", "OMP_NUM_THREADS", "-u",

@@ -30,14 +30,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-
-std::string ReadHostFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // What open_probe prints for a read-only open of `content` (content and
 // mmap/pread as the probe escapes them), before the exec line.
 std::string ProbeRead(const std::string& content, bool cloexec = false) {
@@ -151,7 +143,7 @@ TEST(VfilesTest, MachineIdAndBootIdComeFromTheSeed) {
   EXPECT_EQ(Twice({"--seed=1"}, {"sh", "-c", "cat /etc/machine-id; (cat /etc/machine-id)"}),
             UtsModule::MachineId(1) + UtsModule::MachineId(1));
   // Not the host's.
-  const std::string host = ReadHostFile("/etc/machine-id");
+  const std::string host = ReadFile("/etc/machine-id");
   EXPECT_NE(UtsModule::MachineId(1), host);
 }
 
