@@ -149,16 +149,25 @@ TEST(FlakyExitCodesTest, ARunPastTheTimeoutFails) {
   EXPECT_THAT(o.err, HasSubstr("timed out after 300ms"));
 }
 
-// A failure from an input detrun does not control (the nanoseconds of CPU
-// time the shell has run, from /proc/self/schedstat), at one run in two:
-// no configuration fails every replay, and the verdict is scheduling,
-// with no source blamed.
+// A failure from an input detrun does not control: state that earlier runs
+// leave behind. Each run claims the next free number in a shared directory
+// (mkdir is atomic, so two parallel runs never claim the same one) and fails
+// when its number is a multiple of three. The first run of the sweep fails, so
+// some configuration fails; a configuration's replays claim neighbouring
+// numbers, so none fails all of them, and the verdict is scheduling, with no
+// source blamed. This used to read the parity of the shell's CPU time from
+// /proc/self/schedstat: a coin that made a replayed configuration fail every
+// time about one run in fifty, and failed CI under ASan.
 TEST(FlakyVerdictTest, FailuresThatDoNotReplayAreScheduling) {
+  const std::string dir = MakeTempDir();
   Output o = Flaky({"--runs=10", "--native-runs=0", "--replays=8", "--", "sh", "-c",
-                    "read ns rest < /proc/self/schedstat; exit $((ns % 2))"});
+                    "i=0; while ! mkdir \"$0/$i\" 2>/dev/null; do i=$((i+1)); done; "
+                    "exit $((i % 3 == 0))",
+                    dir});
   EXPECT_EQ(o.exit_code, 1) << o.out << o.err;
   EXPECT_THAT(o.out, HasSubstr("culprit: scheduling"));
   EXPECT_THAT(o.out, HasSubstr("scheduling-dependent"));
+  RemoveTree(dir);
 }
 
 // The shard's configurations, from its plain log: "flaky: [N] ...".
