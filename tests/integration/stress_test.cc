@@ -140,6 +140,20 @@ pid_t WaitForProcess(const std::string& tag, const std::vector<std::string>& arg
   return -1;
 }
 
+// Whether the tagged process running `argv` is gone (or a zombie: its argv
+// reads empty) within `timeout` seconds.
+bool WaitUntilGone(const std::string& tag, const std::vector<std::string>& argv,
+                   double timeout = 30) {
+  const double deadline = Now() + timeout;
+  while (Now() < deadline) {
+    bool seen = false;
+    for (pid_t p : TaggedProcesses(tag)) seen = seen || Argv(p) == argv;
+    if (!seen) return true;
+    usleep(20 * 1000);
+  }
+  return false;
+}
+
 // ---- 1. A thousand processes each way --------------------------------------
 
 // The shell forks and execs (dash: fork, then execve) 1,000 times; Python
@@ -602,8 +616,15 @@ TEST(StressTest, BashJobControlOnAPseudoTerminal) {
   term.Send("\x1a");
   ASSERT_TRUE(term.Expect("Stopped"));
   ASSERT_TRUE(term.Expect("PROMPT> "));
-  // bash reports the end of the killed job at the next prompt or at `jobs`.
-  term.Send("kill %1\njobs\n");
+  // `kill %1` sends SIGTERM, then SIGCONT: the job runs again and dies.
+  // bash reports its end at the first prompt or `jobs` after it reaped it,
+  // so `jobs` waits for the death: sent at once, it could run first and
+  // show the job Running (the death takes a few supervisor round trips
+  // here: the traced process's SIGCONT and SIGTERM stops), and no later
+  // prompt would ever report it.
+  term.Send("kill %1\n");
+  ASSERT_TRUE(WaitUntilGone(tag, {"sleep", "infinity"})) << term.transcript();
+  term.Send("jobs\n");
   ASSERT_TRUE(term.Expect("Terminated              sleep infinity"));
   term.Send("exit\n");
   EXPECT_EQ(term.Finish(), 0) << term.transcript();
