@@ -17,7 +17,9 @@
 # one `SKIPPED: <why>` line and exits 0. A missing build output is a failure.
 #
 # Environment: DETRUN_BUILD_DIR (default: <repo>/build);
-# DETRUN_UNPRIVILEGED_TIMEOUT in seconds (default 900).
+# DETRUN_UNPRIVILEGED_TIMEOUT in seconds, per test binary run (default 900);
+# DETRUN_UNPRIVILEGED_SHARDS, how many integration test processes run side
+# by side (default 2).
 set -euo pipefail
 
 readonly test_user=detrun-test
@@ -118,21 +120,59 @@ mkdir -- "$work/tmp"
 chown -R "$run_uid:$run_gid" "$work"
 chmod 0755 "$work"
 
-say "running the integration tests as $run_user (uid $run_uid, gid $run_gid) in $work"
-status=0
-(
-  cd "$work"
-  exec timeout --kill-after=30 "$timeout_seconds" \
-    "${as_user[@]}" env PATH="$user_path" HOME="$work" USER="$run_user" LOGNAME="$run_user" TMPDIR="$work/tmp" \
-    DETRUN_BIN="$work/detrun" DETRUN_PROBES_DIR="$work/probes" DETRUN_EXAMPLES_DIR="$work/examples" \
-    sh -c './supervisor_test && ./integration_test "$@"' run_unprivileged "$@"
-) </dev/null || status=$?
+# The integration tests run in $shards parallel shards (GoogleTest's
+# GTEST_TOTAL_SHARDS), as ctest runs them with -j2 in the root pass: each
+# test is its own process there, so they are already safe side by side.
+# Serially this pass took 169 s of CI's time; each shard's output is shown
+# whole once it is done, so the logs do not interleave.
+shards=${DETRUN_UNPRIVILEGED_SHARDS:-2}
+[[ $shards =~ ^[1-9][0-9]*$ ]] || fail "invalid DETRUN_UNPRIVILEGED_SHARDS value '$shards' (a positive number)"
+logs=$(mktemp -d)
+trap 'rm -rf -- "$work" "$logs"' EXIT
 
+# as_test_user COMMAND...: COMMAND in $work as the test user, time-limited.
+as_test_user() {
+  (
+    cd "$work"
+    exec timeout --kill-after=30 "$timeout_seconds" \
+      "${as_user[@]}" env PATH="$user_path" HOME="$work" USER="$run_user" LOGNAME="$run_user" TMPDIR="$work/tmp" \
+      DETRUN_BIN="$work/detrun" DETRUN_PROBES_DIR="$work/probes" DETRUN_EXAMPLES_DIR="$work/examples" \
+      "$@"
+  ) </dev/null
+}
+
+# report STATUS WHAT: one line on how WHAT ended.
+report() {
+  local status=$1 what=$2
+  if (( status == 0 )); then
+    say "$what passed as $run_user"
+  elif (( status == 124 || status == 137 )); then
+    say "FAILED: $what as $run_user did not finish within ${timeout_seconds}s (exit $status)" >&2
+  else
+    say "FAILED: $what as $run_user exited with status $status" >&2
+  fi
+}
+
+say "running the supervisor tests as $run_user (uid $run_uid, gid $run_gid) in $work"
+status=0
+as_test_user ./supervisor_test || status=$?
+report "$status" "the supervisor tests"
 if (( status == 0 )); then
-  say "the integration tests passed as $run_user"
-elif (( status == 124 || status == 137 )); then
-  say "FAILED: the integration tests as $run_user did not finish within ${timeout_seconds}s (exit $status)" >&2
-else
-  say "FAILED: the integration tests as $run_user exited with status $status" >&2
+  say "running the integration tests as $run_user in $shards parallel shards"
+  pids=()
+  for ((i = 0; i < shards; i++)); do
+    as_test_user env GTEST_TOTAL_SHARDS="$shards" GTEST_SHARD_INDEX="$i" ./integration_test "$@" \
+      >"$logs/shard$i.log" 2>&1 &
+    pids+=("$!")
+  done
+  for ((i = 0; i < shards; i++)); do
+    shard_status=0
+    wait "${pids[i]}" || shard_status=$?
+    echo "---- run_unprivileged: shard $((i + 1)) of $shards (GTEST_SHARD_INDEX=$i)"
+    cat -- "$logs/shard$i.log"
+    report "$shard_status" "integration test shard $((i + 1)) of $shards"
+    (( status != 0 )) || status=$shard_status
+  done
 fi
+(( status != 0 )) || say "the integration tests passed as $run_user"
 exit "$status"
