@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -173,11 +172,8 @@ TEST(FlakyVerdictTest, FailuresThatDoNotReplayAreScheduling) {
 // The shard's configurations, from its plain log: "flaky: [N] ...".
 std::set<int> ConfigurationsRun(const std::string& log) {
   std::set<int> out;
-  std::regex line(R"(^flaky: \[(\d+)\] )");
-  std::istringstream in(log);
-  for (std::string l; std::getline(in, l);) {
-    std::smatch m;
-    if (std::regex_search(l, m, line)) out.insert(std::stoi(m[1]));
+  for (const std::vector<std::string>& m : RegexMatches(log, R"(^flaky: \[([0-9]+)\] )")) {
+    out.insert(std::stoi(m[1]));
   }
   return out;
 }
@@ -237,9 +233,9 @@ TEST(FlakySeedStabilityTest, AChangeInAnotherProcessKeepsAFailingSeedFailing) {
       {"env", "DETRUN=" + DetrunBin(), "bash", Example("flaky/seed_stability.sh"), "40", "2"}, "",
       kFlakyTimeout);
   ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
-  std::smatch m;
-  const std::regex own(R"(per-process streams \(detrun\): .* after (\d+) of (\d+) )");
-  ASSERT_TRUE(std::regex_search(o.out, m, own)) << o.out;
+  const std::vector<std::string> m =
+      RegexSearch(o.out, R"(per-process streams \(detrun\): .* after ([0-9]+) of ([0-9]+) )");
+  ASSERT_FALSE(m.empty()) << o.out;
   EXPECT_GT(std::stoi(m[2]), 0) << "no failing seed among 40: " << o.out;
   EXPECT_EQ(m[1], m[2]) << o.out;
 }

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -12,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "gtest/gtest.h"
@@ -224,6 +226,84 @@ bool IsExecutable(const std::string& path) { return access(path.c_str(), X_OK) =
 bool Exists(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0;
+}
+
+namespace {
+
+// Calls `each` with every match of `pattern` in `text` (see harness.h) and
+// its offsets, until it returns false.
+void ForEachMatch(
+    const std::string& text, const std::string& pattern,
+    const std::function<bool(const std::vector<std::string>&, size_t, size_t)>& each) {
+  regex_t re;
+  const int error = regcomp(&re, pattern.c_str(), REG_EXTENDED | REG_NEWLINE);
+  if (error != 0) {
+    char why[256];
+    regerror(error, &re, why, sizeof why);
+    ADD_FAILURE() << "bad regular expression '" << pattern << "': " << why;
+    return;
+  }
+  std::vector<regmatch_t> groups(re.re_nsub + 1);
+  size_t at = 0;
+  while (at <= text.size()) {
+    // REG_STARTEND: the text may hold NULs, and ^ still sees what precedes
+    // `at`.
+    groups[0].rm_so = static_cast<regoff_t>(at);
+    groups[0].rm_eo = static_cast<regoff_t>(text.size());
+    if (regexec(&re, text.c_str(), groups.size(), groups.data(), REG_STARTEND) != 0) break;
+    std::vector<std::string> match;
+    for (const regmatch_t& g : groups) {
+      match.push_back(g.rm_so < 0 ? std::string() : text.substr(g.rm_so, g.rm_eo - g.rm_so));
+    }
+    const size_t begin = groups[0].rm_so, end = groups[0].rm_eo;
+    if (!each(match, begin, end)) break;
+    at = end > begin ? end : end + 1;  // past an empty match
+  }
+  regfree(&re);
+}
+
+}  // namespace
+
+std::vector<std::vector<std::string>> RegexMatches(const std::string& text,
+                                                   const std::string& pattern) {
+  std::vector<std::vector<std::string>> all;
+  ForEachMatch(text, pattern, [&](const std::vector<std::string>& m, size_t, size_t) {
+    all.push_back(m);
+    return true;
+  });
+  return all;
+}
+
+std::vector<std::string> RegexSearch(const std::string& text, const std::string& pattern) {
+  std::vector<std::string> first;
+  ForEachMatch(text, pattern, [&](const std::vector<std::string>& m, size_t, size_t) {
+    first = m;
+    return false;
+  });
+  return first;
+}
+
+std::vector<std::string> RegexFullMatch(const std::string& text, const std::string& pattern) {
+  // POSIX takes the longest of the leftmost matches: one that spans the
+  // text, if any, is the first.
+  std::vector<std::string> whole;
+  ForEachMatch(text, pattern, [&](const std::vector<std::string>& m, size_t begin, size_t end) {
+    if (begin == 0 && end == text.size()) whole = m;
+    return false;
+  });
+  return whole;
+}
+
+std::string RegexReplace(const std::string& text, const std::string& pattern,
+                         const std::string& replacement) {
+  std::string out;
+  size_t copied = 0;
+  ForEachMatch(text, pattern, [&](const std::vector<std::string>&, size_t begin, size_t end) {
+    out.append(text, copied, begin - copied).append(replacement);
+    copied = end;
+    return true;
+  });
+  return out.append(text, copied, std::string::npos);
 }
 
 bool ProcessExists(pid_t pid) {

@@ -90,6 +90,25 @@ bool IsExecutable(const std::string& path);
 // `path` names anything stat(2) finds.
 bool Exists(const std::string& path);
 
+// Regular expressions for the tests' checks: POSIX extended syntax
+// (regex(7)), line by line (REG_NEWLINE: `.` and `[^...]` never match a
+// newline; `^` and `$` match at each line's start and end). Not std::regex:
+// libstdc++ instantiates its whole engine in every file that uses it, about
+// 13 s more compile time per file under ASan.
+//
+// Every match of `pattern` in `text`, left to right, none overlapping: each
+// is the whole match, then its parenthesized groups ("" for a group that
+// took no part). A pattern that does not compile fails the test.
+std::vector<std::vector<std::string>> RegexMatches(const std::string& text,
+                                                   const std::string& pattern);
+// The first match, as above; empty when there is none.
+std::vector<std::string> RegexSearch(const std::string& text, const std::string& pattern);
+// The match of `pattern` that is all of `text` (as above), or empty.
+std::vector<std::string> RegexFullMatch(const std::string& text, const std::string& pattern);
+// `text` with every match of `pattern` replaced by `replacement`, as is.
+std::string RegexReplace(const std::string& text, const std::string& pattern,
+                         const std::string& replacement);
+
 // The virtual start time most tests run at: 2020-01-01T00:00:00Z, which is
 // 1577836800 seconds after the epoch.
 inline constexpr char kStart[] = "--time=2020-01-01";

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -38,9 +37,8 @@ std::string LeakLine(const std::string& err, const std::string& kind) {
 
 // The count on the "detrun: leak KIND: N ..." line, or 0.
 long LeakCount(const std::string& err, const std::string& kind) {
-  std::smatch m;
-  if (!std::regex_search(err, m, std::regex("detrun: leak " + kind + ": ([0-9]+) "))) return 0;
-  return std::stol(m[1]);
+  const std::vector<std::string> m = RegexSearch(err, "detrun: leak " + kind + ": ([0-9]+) ");
+  return m.empty() ? 0 : std::stol(m[1]);
 }
 
 class LeaksTest : public ::testing::Test {

@@ -7,7 +7,6 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <map>
 #include <string>
 
@@ -247,9 +246,9 @@ TEST(CleanupTest, DetrunReturnsWhenTheCommandExitsEvenIfChildrenHoldStdout) {
 // Every exec line of --verbose: identity -> program.
 std::vector<std::pair<std::string, std::string>> Execs(const std::string& log) {
   std::vector<std::pair<std::string, std::string>> out;
-  std::regex line(R"re(detrun: \[([0-9.:]+)\] execve\([^)]*\) continue[^"]*"([^"]+)")re");
-  for (std::sregex_iterator it(log.begin(), log.end(), line), end; it != end; ++it) {
-    out.emplace_back((*it)[1], (*it)[2]);
+  for (const std::vector<std::string>& m :
+       RegexMatches(log, R"re(detrun: \[([0-9.:]+)\] execve\([^)]*\) continue[^"]*"([^"]+)")re")) {
+    out.emplace_back(m[1], m[2]);
   }
   return out;
 }

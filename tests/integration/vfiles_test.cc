@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -135,9 +134,10 @@ TEST(VfilesTest, MachineIdAndBootIdComeFromTheSeed) {
   const std::string seed2 = Twice({"--seed=2"}, cat);
   EXPECT_NE(seed1, seed2);
   EXPECT_EQ(seed1, UtsModule::MachineId(1) + UtsModule::BootId(1));
-  EXPECT_TRUE(std::regex_match(
-      seed1, std::regex("[0-9a-f]{32}\n[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
-                        "[0-9a-f]{12}\n")))
+  EXPECT_FALSE(RegexFullMatch(seed1,
+                              "[0-9a-f]{32}\n[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
+                              "[0-9a-f]{12}\n")
+                   .empty())
       << seed1;
   // The same in every process of the run.
   EXPECT_EQ(Twice({"--seed=1"}, {"sh", "-c", "cat /etc/machine-id; (cat /etc/machine-id)"}),
@@ -150,11 +150,10 @@ TEST(VfilesTest, MachineIdAndBootIdComeFromTheSeed) {
 TEST(VfilesTest, UuidIsNewAtEachOpenAndTheSameAcrossRuns) {
   const std::string out = Twice({"--seed=7"}, {"cat", "/proc/sys/kernel/random/uuid",
                                                "/proc/sys/kernel/random/uuid"});
-  const std::regex two("([0-9a-f-]{36})\n([0-9a-f-]{36})\n");
-  std::smatch m;
-  ASSERT_TRUE(std::regex_match(out, m, two)) << out;
-  EXPECT_NE(m[1].str(), m[2].str());
-  EXPECT_NE(Twice({"--seed=8"}, {"cat", "/proc/sys/kernel/random/uuid"}), m[1].str() + "\n");
+  const std::vector<std::string> m = RegexFullMatch(out, "([0-9a-f-]{36})\n([0-9a-f-]{36})\n");
+  ASSERT_FALSE(m.empty()) << out;
+  EXPECT_NE(m[1], m[2]);
+  EXPECT_NE(Twice({"--seed=8"}, {"cat", "/proc/sys/kernel/random/uuid"}), m[1] + "\n");
 }
 
 class VfilesPathTest : public ::testing::Test {
