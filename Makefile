@@ -31,7 +31,7 @@ SHELL := /bin/bash
 # libpython3.11-testsuite: CPython's own test modules, run under detrun by
 # tests/integration/stress_test.cc).
 DEBIAN_PACKAGES := build-essential cmake pkg-config libabsl-dev libsodium-dev \
-  libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev bazel-bootstrap \
+  libxxhash-dev libre2-dev libgtest-dev libgmock-dev libbenchmark-dev bazel-bootstrap \
   busybox-static python3 perl strace util-linux golang-go faketime \
   python3-setuptools python3-wheel clang libclang-rt-14-dev \
   libpython3.11-testsuite

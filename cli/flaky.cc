@@ -11,7 +11,6 @@
 #include <cstring>
 #include <fstream>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -123,10 +122,8 @@ class Hunt {
     job.argv.insert(job.argv.end(), o_.command.begin(), o_.command.end());
     job.timeout = o_.timeout;
     if (rule_.fail_on) {
-      const std::regex* re = &*rule_.fail_on;
-      job.line_matcher = [re](std::string_view line) {
-        return std::regex_search(line.data(), line.data() + line.size(), *re);
-      };
+      const FailureRule* rule = &rule_;
+      job.line_matcher = [rule](std::string_view line) { return rule->LineMatches(line); };
     }
     return job;
   }

@@ -1,7 +1,6 @@
 #include "cli/flaky_options.h"
 
 #include <cstdint>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -10,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "cli/subcommand_args.h"
+#include "re2/re2.h"
 
 namespace detrun {
 namespace {
@@ -63,11 +63,10 @@ absl::StatusOr<FlakyOptions> ParseFlakyArgs(const std::vector<std::string>& args
       vary = *v;
     } else if (name == "fail-on") {
       if (value.empty()) return InvalidValue(name, value, "expected a regular expression");
-      try {
-        std::regex compiled(value, std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
+      const re2::RE2 compiled(re2::StringPiece(value.data(), value.size()), re2::RE2::Quiet);
+      if (!compiled.ok()) {
         return InvalidValue(name, value,
-                            absl::StrCat("not a regular expression (ECMAScript): ", e.what()));
+                            absl::StrCat("not a regular expression (RE2 syntax): ", compiled.error()));
       }
       o.fail_on = value;
     } else if (name == "exit-code") {
@@ -124,6 +123,11 @@ bool FailureRule::IsFailure(int status, bool timed_out, bool output_matched) con
   return fail_on && output_matched;
 }
 
+bool FailureRule::LineMatches(std::string_view line) const {
+  return fail_on != nullptr &&
+         re2::RE2::PartialMatch(re2::StringPiece(line.data(), line.size()), *fail_on);
+}
+
 std::string FailureRule::Describe() const {
   std::vector<std::string> parts;
   if (exit_code) parts.push_back(absl::StrCat("exit status ", *exit_code));
@@ -142,7 +146,10 @@ FailureRule MakeFailureRule(const FlakyOptions& options) {
   FailureRule rule;
   rule.exit_code = options.exit_code;
   rule.any_nonzero = !options.exit_code && !options.fail_on;
-  if (options.fail_on) rule.fail_on.emplace(*options.fail_on, std::regex::ECMAScript);
+  if (options.fail_on) {
+    rule.fail_on = std::make_shared<const re2::RE2>(
+        re2::StringPiece(options.fail_on->data(), options.fail_on->size()), re2::RE2::Quiet);
+  }
   return rule;
 }
 
@@ -174,7 +181,8 @@ std::string FlakyHelpText() {
                       or all. Default: all, less any source a run option
                       fixes (--seed, --time, --dirs, --cpus, --hostname).
   --fail-on=REGEX     A run fails when a line of its output (stdout or
-                      stderr) matches REGEX (ECMAScript syntax). Alone, it
+                      stderr) matches REGEX (RE2 syntax: Perl-like, with
+                      no backreferences or lookaround). Alone, it
                       replaces the exit status test.
   --exit-code=N       A run fails when it exits with status N (1 to 255),
                       rather than with any non-zero status.

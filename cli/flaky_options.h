@@ -16,15 +16,20 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
-#include <regex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "cli/flaky_plan.h"
 #include "core/config.h"
+
+namespace re2 {
+class RE2;
+}  // namespace re2
 
 namespace detrun {
 
@@ -37,7 +42,7 @@ struct FlakyOptions {
   // Sources left out of the default --vary and why ("random: fixed by
   // --seed"), for the report.
   std::vector<std::string> not_varied;
-  std::optional<std::string> fail_on;  // ECMAScript regex, matched per line
+  std::optional<std::string> fail_on;  // RE2 regex, searched for in each line
   std::optional<int> exit_code;        // 1-255
   bool chaos = false;
   int replays = 3;                       // re-runs of each failing configuration
@@ -58,8 +63,14 @@ absl::StatusOr<FlakyOptions> ParseFlakyArgs(const std::vector<std::string>& args
 struct FailureRule {
   std::optional<int> exit_code;
   bool any_nonzero = true;
-  std::optional<std::regex> fail_on;
+  // --fail-on, compiled; null without it. RE2 (github.com/google/re2),
+  // not std::regex: RE2 searches in time linear in the line's length, where
+  // libstdc++'s backtracking recursed once per character and overflowed
+  // the stack on a long line ("x.*y" over 64 KB of output crashed detrun).
+  std::shared_ptr<const re2::RE2> fail_on;
   bool IsFailure(int status, bool timed_out, bool output_matched) const;
+  // Whether `line` holds a match of --fail-on anywhere (false without it).
+  bool LineMatches(std::string_view line) const;
   std::string Describe() const;  // "exit status != 0", for the report
 };
 FailureRule MakeFailureRule(const FlakyOptions& options);

@@ -136,6 +136,12 @@ TEST(FlakyExitCodesTest, FailOnAndExitCodeDecideWhatFails) {
                           "--", "sh", "-c", "echo 'one test FAILED'"});
   EXPECT_EQ(matched.exit_code, 1) << matched.out;
   EXPECT_THAT(matched.out, HasSubstr("an output line matching --fail-on"));
+  // A 300 KB line that almost matches: searched, not a crash (std::regex
+  // overflowed its stack here).
+  Output long_line = Flaky({"--runs=1", "--native-runs=0", "--replays=1", "--fail-on=x.*y", "--",
+                            "sh", "-c", "head -c 300000 /dev/zero | tr '\\0' x; echo"});
+  EXPECT_EQ(long_line.exit_code, 0) << long_line.out << long_line.err;
+  EXPECT_THAT(long_line.out, HasSubstr("verdict: no failure"));
   Output other_status =
       Flaky({"--runs=2", "--native-runs=1", "--exit-code=3", "--", "sh", "-c", "exit 1"});
   EXPECT_EQ(other_status.exit_code, 0) << other_status.out;
