@@ -19,8 +19,6 @@
 namespace detrun {
 namespace {
 
-constexpr size_t kPageSize = 4096;
-
 absl::Status Efault(uint64_t addr) {
   return absl::OutOfRangeError(
       absl::StrCat("child address 0x", absl::Hex(addr), " is not readable"));

@@ -29,6 +29,10 @@
 
 namespace detrun {
 
+// The page size of x86-64 Linux (4 KiB pages; huge pages do not matter for
+// the page-at-a-time reads and writes here).
+inline constexpr size_t kPageSize = 4096;
+
 class ChildMemory {
  public:
   // `listener_fd` is the seccomp listener; -1 disables validity checks

@@ -113,25 +113,49 @@ absl::StatusOr<LoaderText> LoaderTsc::OnExec(ProcMem& mem, uint64_t interpreter_
   // together (they are: glibc's span about 14 KiB).
   const uint64_t first = *sites.begin();
   const uint64_t span = *sites.rbegin() + sizeof kRdtsc - first;
-  std::vector<uint8_t> bytes;
-  if (span <= kMaxSpanRead) {
-    bytes.resize(span);
-    if (absl::Status s = mem.Read(interpreter_base + first, bytes.data(), span); !s.ok()) return s;
+  if (span > kMaxSpanRead) {
+    for (uint64_t site : sites) {
+      uint8_t code[sizeof kRdtsc];
+      if (absl::Status s = mem.Read(interpreter_base + site, code, sizeof code); !s.ok()) return s;
+      if (memcmp(code, kRdtsc, sizeof code) != 0) continue;
+      if (absl::Status s = mem.Write(interpreter_base + site, kXorEaxEax, sizeof kXorEaxEax);
+          !s.ok()) {
+        return s;
+      }
+      ++patched_;
+    }
+    return text;
   }
+  std::vector<uint8_t> bytes(span);
+  if (absl::Status s = mem.Read(interpreter_base + first, bytes.data(), span); !s.ok()) return s;
+  // Patched in the copy, then written back one page at a time, from the
+  // first patched site on the page to the end of its last: glibc's eight
+  // sites lie on three pages, so three writes instead of eight. Each write
+  // still touches (copies on write) only pages that hold a site.
+  uint64_t run_begin = 0, run_end = 0;  // offsets into `bytes`; empty when equal
+  auto flush = [&]() -> absl::Status {
+    if (run_begin == run_end) return absl::OkStatus();
+    absl::Status s =
+        mem.Write(interpreter_base + first + run_begin, bytes.data() + run_begin, run_end - run_begin);
+    run_begin = run_end = 0;
+    return s;
+  };
   for (uint64_t site : sites) {
-    uint8_t code[sizeof kRdtsc];
-    if (!bytes.empty()) {
-      memcpy(code, bytes.data() + (site - first), sizeof code);
-    } else if (absl::Status s = mem.Read(interpreter_base + site, code, sizeof code); !s.ok()) {
-      return s;
-    }
-    if (memcmp(code, kRdtsc, sizeof code) != 0) continue;
-    if (absl::Status s = mem.Write(interpreter_base + site, kXorEaxEax, sizeof kXorEaxEax);
-        !s.ok()) {
-      return s;
-    }
+    uint8_t* code = bytes.data() + (site - first);
+    if (memcmp(code, kRdtsc, sizeof kRdtsc) != 0) continue;
+    memcpy(code, kXorEaxEax, sizeof kXorEaxEax);
     ++patched_;
+    const uint64_t at = site - first;
+    const bool same_page = run_begin != run_end &&
+                           (interpreter_base + first + run_begin) / kPageSize ==
+                               (interpreter_base + site) / kPageSize;
+    if (!same_page) {
+      if (absl::Status s = flush(); !s.ok()) return s;
+      run_begin = at;
+    }
+    run_end = at + sizeof kXorEaxEax;
   }
+  if (absl::Status s = flush(); !s.ok()) return s;
   return text;
 }
 

@@ -153,6 +153,49 @@ TEST(LoaderTscTest, LearnedSitesArePatchedInLaterProcessesOnly) {
   EXPECT_EQ(loader.patched(), 1u);
 }
 
+// Every rdtsc byte pair in 40 KiB of the loader's text (the child never
+// runs it), learned, then patched at the next exec in writes of a page at
+// most: each site reads xor %eax,%eax and every byte around them is still
+// the loader's own.
+TEST(LoaderTscTest, SitesOnSeveralPagesArePatchedAndNothingElse) {
+  const uint64_t base = getauxval(AT_BASE);
+  absl::StatusOr<ElfTextAndBuildId> image = ReadElfTextAndBuildId(base, OwnMemory());
+  ASSERT_TRUE(image.ok()) << image.status();
+  const auto* own = reinterpret_cast<const uint8_t*>(base);
+  const uint64_t first_site = SomeRdtscOffset(base, *image);
+  ASSERT_NE(first_site, 0u);
+  std::vector<uint64_t> sites;
+  for (uint64_t at = first_site; at + 1 < image->text_end && at - first_site <= 40 * 1024; ++at) {
+    if (own[at] == 0x0f && own[at + 1] == 0x31) sites.push_back(at++);
+  }
+  ASSERT_GE(sites.size(), 2u);
+  if ((base + sites.front()) / kPageSize == (base + sites.back()) / kPageSize) {
+    GTEST_SKIP() << "this loader's rdtsc byte pairs all lie on one page";
+  }
+
+  LoaderTsc loader;
+  PausedChild first;
+  ProcMem first_mem(first.pid());
+  absl::StatusOr<LoaderText> text = loader.OnExec(first_mem, base);
+  ASSERT_TRUE(text.ok()) << text.status();
+  for (uint64_t site : sites) ASSERT_TRUE(loader.Learn(*text, base + site));
+
+  PausedChild second;
+  ProcMem second_mem(second.pid());
+  ASSERT_TRUE(loader.OnExec(second_mem, base).ok());
+  EXPECT_EQ(loader.patched(), sites.size());
+  const uint64_t span = sites.back() + 2 - sites.front() + 2 * kPageSize;
+  const uint64_t from = sites.front() - kPageSize;
+  std::vector<uint8_t> now(span);
+  ASSERT_TRUE(second_mem.Read(base + from, now.data(), span).ok());
+  std::vector<uint8_t> expected(own + from, own + from + span);
+  for (uint64_t site : sites) {
+    expected[site - from] = 0x31;
+    expected[site - from + 1] = 0xc0;
+  }
+  EXPECT_EQ(now, expected);
+}
+
 TEST(LoaderTscTest, StaticProgramHasNoLoader) {
   LoaderTsc loader;
   ProcMem mem(getpid());

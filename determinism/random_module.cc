@@ -21,7 +21,6 @@
 namespace detrun {
 namespace {
 
-constexpr uint64_t kPageSize = 4096;
 constexpr uint32_t kValidFlags = GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE;
 
 }  // namespace
