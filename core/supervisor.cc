@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <queue>
 #include <string>
@@ -686,15 +687,27 @@ class Supervisor::Loop {
   }
 
   void HandleSignals() {
-    signalfd_siginfo info;
+    // Several per read: a read returns as many as are pending, up to its
+    // buffer, so a short one means none is left. Reading one at a time
+    // took one more read per SIGCHLD, which failed with EAGAIN (about
+    // four per exec of a short-lived program). The descriptor is level
+    // triggered in epoll: a signal that comes after the last read wakes
+    // the loop again.
+    signalfd_siginfo infos[8];
     bool child = false;
-    while (read(signal_fd_.get(), &info, sizeof info) == sizeof info) {
-      if (info.ssi_signo == SIGCHLD) {
-        child = true;
-      } else {
-        // To the command's process group (its pgid is its pid).
-        kill(-launched_.pid, static_cast<int>(info.ssi_signo));
+    for (;;) {
+      const ssize_t n = read(signal_fd_.get(), infos, sizeof infos);
+      if (n <= 0) break;
+      const size_t count = static_cast<size_t>(n) / sizeof infos[0];
+      for (size_t i = 0; i < count; ++i) {
+        if (infos[i].ssi_signo == SIGCHLD) {
+          child = true;
+        } else {
+          // To the command's process group (its pgid is its pid).
+          kill(-launched_.pid, static_cast<int>(infos[i].ssi_signo));
+        }
       }
+      if (count < std::size(infos)) break;
     }
     if (child) ReapChildren();
   }
