@@ -154,19 +154,26 @@ TEST(TscTest, LoaderReadsAreTheSameLearnedOrPatched) {
 
 TEST(TscTest, JobControlStillWorks) {
   // Every process is traced: a stopped child must still be reported
-  // stopped and continued to its real parent, and end normally.
+  // stopped and continued to its real parent, and end normally. The child
+  // waits on a pipe until the parent is done with it: a sleep would not
+  // do, since a step-clock sleep returns at once, and under load the child
+  // could exit before the SIGSTOP (it failed so once in a parallel ctest).
   Output o = Detrun({"--", "/usr/bin/python3", "-c", R"py(
-import os, signal, time
+import os, signal
+r, w = os.pipe()
 pid = os.fork()
 if pid == 0:
-    time.sleep(0.3)
+    os.close(w)
+    os.read(r, 1)
     os._exit(7)
+os.close(r)
 os.kill(pid, signal.SIGSTOP)
 _, st = os.waitpid(pid, os.WUNTRACED)
 print("stopped", os.WIFSTOPPED(st), os.WSTOPSIG(st))
 os.kill(pid, signal.SIGCONT)
 _, st = os.waitpid(pid, os.WCONTINUED)
 print("continued", os.WIFCONTINUED(st))
+os.write(w, b"x")
 _, st = os.waitpid(pid, 0)
 print("exit", os.WEXITSTATUS(st))
 )py"});
