@@ -32,6 +32,19 @@ std::string EnvOr(const char* name, const char* fallback) {
   return v != nullptr && *v != '\0' ? v : fallback;
 }
 
+}  // namespace
+
+void ResetSignalsForExec() {
+  // SIGKILL and SIGSTOP fail with EINVAL, as do the numbers glibc keeps
+  // for itself (32 and 33): their actions cannot have been changed either.
+  for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+namespace {
+
 Running StartWithStdin(const std::vector<std::string>& argv, int* stdin_write) {
   // Inherited by every program started (harness.h says why).
   setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
@@ -49,7 +62,7 @@ Running StartWithStdin(const std::vector<std::string>& argv, int* stdin_write) {
     dup2(in[0], 0);
     dup2(out[1], 1);
     dup2(err[1], 2);
-    signal(SIGPIPE, SIG_DFL);
+    ResetSignalsForExec();
     execvp(args[0], args.data());
     fprintf(stderr, "harness: exec %s: %s\n", args[0], strerror(errno));
     _exit(127);

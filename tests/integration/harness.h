@@ -73,6 +73,14 @@ struct Running {
 Running Start(const std::vector<std::string>& argv);
 Output Wait(Running& running, double timeout_seconds = 60);
 
+// In a forked child before it execs a program under test: every signal's
+// action back to the default and none blocked, whatever the test runner
+// inherited. A shell without job control starts background commands with
+// SIGINT and SIGQUIT ignored, nohup ignores SIGHUP, and an ignored signal
+// stays ignored across exec: Python would then not even install its
+// KeyboardInterrupt handler, and a ^C on a terminal would do nothing.
+void ResetSignalsForExec();
+
 // A fresh directory under $TMPDIR (or /tmp), removed by the caller's
 // RemoveTree.
 std::string MakeTempDir();
