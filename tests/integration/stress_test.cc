@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
@@ -117,6 +118,27 @@ std::vector<std::string> Argv(pid_t pid) {
 // of its that detrun's supervisor received and holds).
 bool WaitsIn(const std::string& task, const std::string& part) {
   return ReadFile(absl::StrCat("/proc/", task, "/wchan")).find(part) != std::string::npos;
+}
+
+// For failure messages: what a task is doing ("gone" if nothing).
+std::string TaskSummary(const std::string& task) {
+  const std::string status = ReadFile(absl::StrCat("/proc/", task, "/status"));
+  if (status.empty()) return "gone";
+  std::string summary;
+  for (absl::string_view line : absl::StrSplit(status, '\n')) {
+    for (absl::string_view field :
+         {"State:", "PPid:", "TracerPid:", "SigPnd:", "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:"}) {
+      if (absl::StartsWith(line, field)) absl::StrAppend(&summary, line, "; ");
+    }
+  }
+  return absl::StrCat(summary, "wchan ", ReadFile(absl::StrCat("/proc/", task, "/wchan")),
+                      "; syscall ", ReadFile(absl::StrCat("/proc/", task, "/syscall")));
+}
+
+pid_t ParentOf(pid_t pid) {
+  const std::string status = ReadFile(absl::StrCat("/proc/", pid, "/status"));
+  const size_t at = status.find("\nPPid:");
+  return at == std::string::npos ? -1 : atoi(status.c_str() + at + 6);
 }
 
 // Waits (up to `timeout` s) for a tagged process whose command line is
@@ -516,6 +538,7 @@ class Terminal {
     args.push_back(nullptr);
     pid_ = forkpty(&fd_, nullptr, nullptr, nullptr);
     if (pid_ == 0) {
+      ResetSignalsForExec();  // else a runner's ignored SIGINT makes ^C do nothing
       putenv(strdup(tag.c_str()));
       setenv("PS1", "PROMPT> ", 1);
       setenv("TERM", "dumb", 1);
@@ -619,23 +642,31 @@ TEST(StressTest, BashJobControlOnAPseudoTerminal) {
   ASSERT_TRUE(term.Expect("PROMPT> "));
   // `kill %1` sends SIGTERM, then SIGCONT: the job runs again and dies.
   // bash reports its end at the first prompt or `jobs` after it reaped it,
-  // so `jobs` waits for the death: sent at once, it could run first and
-  // show the job Running (the death takes a few supervisor round trips
-  // here: the traced process's SIGCONT and SIGTERM stops), and no later
-  // prompt would ever report it.
+  // so the next command waits for the death: sent at once, it could run
+  // first and show the job Running (the death takes a few supervisor round
+  // trips here: the traced process's SIGCONT and SIGTERM stops).
   term.Send("kill %1\n");
   ASSERT_TRUE(WaitUntilGone(tag, {"sleep", "infinity"})) << term.transcript();
-  term.Send("jobs\n");
-  // On failure, what became of the job's process: gone, a zombie no one
-  // reaped (TracerPid: detrun's supervisor must reap it before bash can),
-  // or still stopped. Seen once, unprivileged, under a parallel shard:
-  // bash showed the job Stopped after `kill %1` while its process no
-  // longer ran `sleep infinity`; not reproduced in 16 runs since.
+  // Then a command that starts a child, not just `jobs`. bash 5.2 has a
+  // race of its own: the SIGCHLD handler of an interactive shell only
+  // counts a signal that comes while notify_of_job_status() prints (it
+  // sets queue_sigchld), and nothing reaps after it; the job then stays
+  // listed Stopped, its process a zombie, until the next SIGCHLD. kill_pid
+  // marks the job for notification, so bash prints it right after `kill`,
+  // and under detrun the SIGCHLDs come about then: every signal to a
+  // traced process waits for a supervisor round trip (README, Known
+  // limits). Seen in about 1 of 25 runs beside a CPU-heavy test (kernel
+  // trace: both SIGCHLDs delivered to bash's handler, no wait4 after).
+  // /bin/true's exit is that next SIGCHLD. If detrun never released the
+  // dead process to bash, this would still fail.
+  // bash prints the end at the prompt after it, or `jobs` does (no
+  // Expect in between: it could consume the line).
+  term.Send("/bin/true\njobs\n");
+  // On failure, what became of the job's process (gone, a zombie with or
+  // without detrun as its tracer, or still stopped) and of bash.
   ASSERT_TRUE(term.Expect("Terminated              sleep infinity"))
-      << "process " << sleeper << ": "
-      << (Exists("/proc/" + std::to_string(sleeper))
-              ? ReadFile("/proc/" + std::to_string(sleeper) + "/status").substr(0, 400)
-              : std::string("gone"));
+      << "process " << sleeper << ": " << TaskSummary(std::to_string(sleeper)) << "\nits parent "
+      << ParentOf(sleeper) << ": " << TaskSummary(std::to_string(ParentOf(sleeper)));
   term.Send("exit\n");
   EXPECT_EQ(term.Finish(), 0) << term.transcript();
   ExpectNoneLeft(tag);
