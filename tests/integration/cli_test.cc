@@ -1,6 +1,9 @@
 // The command-line contract, end to end through the real binary: every bad
 // value exits 125 with one message naming it; help and version work.
 #include <cctype>
+#include <ostream>
+#include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -15,6 +18,14 @@ struct BadValue {
   std::vector<std::string> args;
   std::string named;  // the message must contain this
 };
+
+// How GoogleTest (and so ctest's test names) shows a case: its arguments,
+// not a hex dump of the struct, which made every line of ctest's progress
+// output about 300 characters wide.
+void PrintTo(const BadValue& v, std::ostream* os) {
+  *os << "detrun";
+  for (const std::string& a : v.args) *os << ' ' << a;
+}
 
 class BadValueTest : public ::testing::TestWithParam<BadValue> {};
 
