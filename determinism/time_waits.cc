@@ -47,6 +47,18 @@
 //     at once, as the kernel's would. A deadline in read-only memory cannot
 //     be rewritten and goes to the kernel as is.
 //     In step mode the clock jumps to the deadline on a timeout, as above.
+//     Known hazard, not fixed: the put-back while the thread sleeps
+//     (RestoreWhenBlocked) checks that it sleeps, reads the 16 bytes, then
+//     writes them; a thread woken in that gap can have returned and reused
+//     the stack slot, which the write then corrupts. Rare (the gap is two
+//     syscalls of the supervisor) but possible under load; one unexplained
+//     SIGSEGV of an 8-thread Python program (GIL waits are such waits) in
+//     CI's sanitizer soak is the only sighting that might be it. The safe
+//     design changes the call instead of the memory: SECCOMP_RET_TRACE for
+//     these waits, the thread stopped by ptrace, the timeout pointer in r10
+//     pointed at a host-terms copy below its red zone, which the kernel
+//     copies at entry; the caller's struct is never written. Only where
+//     detrun traces every thread (--tsc=emulate|trap).
 //
 // Timeouts of 0 (poll) and negative or absent ones (wait forever) are not
 // intercepted: the filter checks the arguments, so those stay in the kernel.

@@ -119,7 +119,9 @@ tar -C "$work" -cf - tree | gzip -1 > "$work/tree.tar.gz"
 "$probes/static_true"
 seq 1 2000 | sort -rn | head -n 1 >/dev/null
 sleep 1000 & kill -KILL $! ; wait $! || true
-sleep 0.05 & kill -STOP $! ; kill -CONT $! ; wait $!
+# The stopped one waits on a FIFO until continued: a sleep could end first
+# (a step-clock sleep returns at once), and then `kill -STOP` fails.
+head -c 1 "$work/go.fifo" >/dev/null & kill -STOP $! ; kill -CONT $! ; echo > "$work/go.fifo" ; wait $!
 cat /proc/self/status /proc/cpuinfo /etc/hostname >/dev/null
 if command -v node >/dev/null; then node -e 'Date.now(); Math.random()'; fi
 EOF
@@ -132,7 +134,7 @@ EOF
 # After the first iteration and after the last, the loop stops at a quiet
 # point: only its own shell (and detrun's init) alive, waiting in a read of a
 # FIFO, a builtin, while the soak script counts the supervisor's descriptors.
-mkfifo "$work/first.fifo" "$work/last.fifo"
+mkfifo "$work/first.fifo" "$work/last.fifo" "$work/go.fifo"
 cat > "$work/loop.sh" <<EOF
 n=0
 while [ -e '$work/keep-going' ]; do
