@@ -870,7 +870,20 @@ class Supervisor::Loop {
       Send(it->second.notification, it->second.answer);
       held_.erase(it);
     });
-    if (held_.size() == 1) scheduler_.At(MonotonicNs() + kHeldSignalPollNs, [this] { PollHeld(); });
+    ArmHeldPoll();
+  }
+
+  // One PollHeld pending at most. (Arming it whenever held_ became
+  // non-empty started a second chain when the first's timer was still
+  // pending, and chains only end when they find held_ empty, so under
+  // --chaos, which holds calls often, they could pile up.)
+  void ArmHeldPoll() {
+    if (held_poll_armed_ || held_.empty()) return;
+    held_poll_armed_ = true;
+    scheduler_.At(MonotonicNs() + kHeldSignalPollNs, [this] {
+      held_poll_armed_ = false;
+      PollHeld();
+    });
   }
 
   // While calls are held: answer those whose thread has a signal pending
@@ -884,7 +897,7 @@ class Supervisor::Loop {
       Send(n, Response::Errno(kErestartNoHand));
       return true;
     });
-    if (!held_.empty()) scheduler_.At(MonotonicNs() + kHeldSignalPollNs, [this] { PollHeld(); });
+    ArmHeldPoll();
   }
 
   void ArmHoldTimer() {
@@ -961,6 +974,7 @@ class Supervisor::Loop {
   uint64_t deferred_order_ = 0;
   LoopScheduler scheduler_{*this};
   absl::flat_hash_map<uint64_t, HeldCall> held_;  // by notification id
+  bool held_poll_armed_ = false;                  // a PollHeld is scheduled
   absl::flat_hash_map<int, std::function<bool(uint32_t)>> watchers_;  // by fd
   std::vector<char> request_;
   std::vector<char> response_;
