@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -17,7 +18,8 @@ constexpr uint8_t kXorEaxEax[2] = {0x31, 0xc0};
 // Program headers and notes beyond these are not a loader's.
 constexpr uint16_t kMaxProgramHeaders = 64;
 constexpr uint64_t kMaxNotesSize = 4096;
-// Learned sites within this span are read back in one read.
+// Learned sites within this span of each other are read back in one read
+// (a window of OnExec).
 constexpr uint64_t kMaxSpanRead = 64 * 1024;
 
 // The GNU build ID in a PT_NOTE segment's bytes, or "".
@@ -109,53 +111,46 @@ absl::StatusOr<LoaderText> LoaderTsc::OnExec(ProcMem& mem, uint64_t interpreter_
   const std::set<uint64_t>& sites = it->sites;
   if (sites.empty()) return text;
 
-  // The current bytes at every site: one read when they are close
-  // together (they are: glibc's span about 14 KiB).
-  const uint64_t first = *sites.begin();
-  const uint64_t span = *sites.rbegin() + sizeof kRdtsc - first;
-  if (span > kMaxSpanRead) {
-    for (uint64_t site : sites) {
-      uint8_t code[sizeof kRdtsc];
-      if (absl::Status s = mem.Read(interpreter_base + site, code, sizeof code); !s.ok()) return s;
-      if (memcmp(code, kRdtsc, sizeof code) != 0) continue;
-      if (absl::Status s = mem.Write(interpreter_base + site, kXorEaxEax, sizeof kXorEaxEax);
-          !s.ok()) {
-        return s;
-      }
+  // Sites are patched a window at a time: one read of the window's bytes
+  // (glibc's eight sites span about 14 KiB: one window), the patch made in
+  // that copy, then written back one page at a time, from the first patched
+  // site on the page to the end of its last (three pages for glibc: three
+  // writes instead of eight). Each write still touches (copies on write)
+  // only pages that hold a site.
+  for (auto window = sites.begin(); window != sites.end();) {
+    const uint64_t first = *window;
+    auto window_end = window;
+    while (window_end != sites.end() && *window_end + sizeof kRdtsc - first <= kMaxSpanRead) {
+      ++window_end;
+    }
+    const uint64_t span = *std::prev(window_end) + sizeof kRdtsc - first;
+    std::vector<uint8_t> bytes(span);
+    if (absl::Status s = mem.Read(interpreter_base + first, bytes.data(), span); !s.ok()) return s;
+    uint64_t run_begin = 0, run_end = 0;  // offsets into `bytes`; empty when equal
+    auto flush = [&]() -> absl::Status {
+      if (run_begin == run_end) return absl::OkStatus();
+      absl::Status s = mem.Write(interpreter_base + first + run_begin, bytes.data() + run_begin,
+                                 run_end - run_begin);
+      run_begin = run_end = 0;
+      return s;
+    };
+    for (; window != window_end; ++window) {
+      const uint64_t at = *window - first;
+      uint8_t* code = bytes.data() + at;
+      if (memcmp(code, kRdtsc, sizeof kRdtsc) != 0) continue;
+      memcpy(code, kXorEaxEax, sizeof kXorEaxEax);
       ++patched_;
+      const bool same_page =
+          run_begin != run_end && (interpreter_base + first + run_begin) / kPageSize ==
+                                      (interpreter_base + first + at) / kPageSize;
+      if (!same_page) {
+        if (absl::Status s = flush(); !s.ok()) return s;
+        run_begin = at;
+      }
+      run_end = at + sizeof kXorEaxEax;
     }
-    return text;
+    if (absl::Status s = flush(); !s.ok()) return s;
   }
-  std::vector<uint8_t> bytes(span);
-  if (absl::Status s = mem.Read(interpreter_base + first, bytes.data(), span); !s.ok()) return s;
-  // Patched in the copy, then written back one page at a time, from the
-  // first patched site on the page to the end of its last: glibc's eight
-  // sites lie on three pages, so three writes instead of eight. Each write
-  // still touches (copies on write) only pages that hold a site.
-  uint64_t run_begin = 0, run_end = 0;  // offsets into `bytes`; empty when equal
-  auto flush = [&]() -> absl::Status {
-    if (run_begin == run_end) return absl::OkStatus();
-    absl::Status s =
-        mem.Write(interpreter_base + first + run_begin, bytes.data() + run_begin, run_end - run_begin);
-    run_begin = run_end = 0;
-    return s;
-  };
-  for (uint64_t site : sites) {
-    uint8_t* code = bytes.data() + (site - first);
-    if (memcmp(code, kRdtsc, sizeof kRdtsc) != 0) continue;
-    memcpy(code, kXorEaxEax, sizeof kXorEaxEax);
-    ++patched_;
-    const uint64_t at = site - first;
-    const bool same_page = run_begin != run_end &&
-                           (interpreter_base + first + run_begin) / kPageSize ==
-                               (interpreter_base + site) / kPageSize;
-    if (!same_page) {
-      if (absl::Status s = flush(); !s.ok()) return s;
-      run_begin = at;
-    }
-    run_end = at + sizeof kXorEaxEax;
-  }
-  if (absl::Status s = flush(); !s.ok()) return s;
   return text;
 }
 

@@ -153,10 +153,11 @@ TEST(LoaderTscTest, LearnedSitesArePatchedInLaterProcessesOnly) {
   EXPECT_EQ(loader.patched(), 1u);
 }
 
-// Every rdtsc byte pair in 40 KiB of the loader's text (the child never
-// runs it), learned, then patched at the next exec in writes of a page at
-// most: each site reads xor %eax,%eax and every byte around them is still
-// the loader's own.
+// Every rdtsc byte pair in 100 KiB of the loader's text (the child never
+// runs it), learned, then patched at the next exec: more than one read
+// window (64 KiB) when the pairs reach that far, writes of a page at most;
+// each site reads xor %eax,%eax and every byte around them is still the
+// loader's own.
 TEST(LoaderTscTest, SitesOnSeveralPagesArePatchedAndNothingElse) {
   const uint64_t base = getauxval(AT_BASE);
   absl::StatusOr<ElfTextAndBuildId> image = ReadElfTextAndBuildId(base, OwnMemory());
@@ -165,7 +166,7 @@ TEST(LoaderTscTest, SitesOnSeveralPagesArePatchedAndNothingElse) {
   const uint64_t first_site = SomeRdtscOffset(base, *image);
   ASSERT_NE(first_site, 0u);
   std::vector<uint64_t> sites;
-  for (uint64_t at = first_site; at + 1 < image->text_end && at - first_site <= 40 * 1024; ++at) {
+  for (uint64_t at = first_site; at + 1 < image->text_end && at - first_site <= 100 * 1024; ++at) {
     if (own[at] == 0x0f && own[at + 1] == 0x31) sites.push_back(at++);
   }
   ASSERT_GE(sites.size(), 2u);
