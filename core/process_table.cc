@@ -334,6 +334,25 @@ std::optional<int> ExitWaitStatus(const ProcessState& process) {
   return from_pidfd();
 }
 
+std::optional<pid_t> OwnTidOf(pid_t host_tid) {
+  const std::string path = absl::StrCat("/proc/", host_tid, "/status");
+  FILE* f = fopen(path.c_str(), "re");
+  if (f == nullptr) return std::nullopt;
+  std::optional<pid_t> own;
+  char line[256];
+  while (fgets(line, sizeof line, f) != nullptr) {
+    if (strncmp(line, "NSpid:", 6) != 0) continue;
+    // "NSpid:\t<host>\t...\t<innermost>": the last number is the
+    // thread's own view.
+    const char* last = strrchr(line, '\t');
+    pid_t tid = 0;
+    if (last != nullptr && absl::SimpleAtoi(absl::StripAsciiWhitespace(last + 1), &tid)) own = tid;
+    break;
+  }
+  fclose(f);
+  return own;
+}
+
 std::optional<pid_t> HostTidOf(pid_t host_tgid, pid_t own_tid) {
   const std::string dir = absl::StrCat("/proc/", host_tgid, "/task");
   DIR* tasks = opendir(dir.c_str());
@@ -342,20 +361,10 @@ std::optional<pid_t> HostTidOf(pid_t host_tgid, pid_t own_tid) {
   while (dirent* e = readdir(tasks)) {
     pid_t tid = 0;
     if (!absl::SimpleAtoi(e->d_name, &tid)) continue;
-    const std::string path = absl::StrCat(dir, "/", e->d_name, "/status");
-    FILE* f = fopen(path.c_str(), "re");
-    if (f == nullptr) continue;
-    char line[256];
-    while (fgets(line, sizeof line, f) != nullptr) {
-      if (strncmp(line, "NSpid:", 6) != 0) continue;
-      // "NSpid:\t<host>\t...\t<innermost>": the last number is the
-      // thread's own view.
-      const char* last = strrchr(line, '\t');
-      if (last != nullptr && atoi(last + 1) == own_tid) found = tid;
+    if (OwnTidOf(tid) == own_tid) {
+      found = tid;
       break;
     }
-    fclose(f);
-    if (found) break;
   }
   closedir(tasks);
   return found;

@@ -181,6 +181,10 @@ std::optional<int> ExitWaitStatus(const ProcessState& process);
 // namespace the two numbers are the same.
 std::optional<pid_t> HostTidOf(pid_t host_tgid, pid_t own_tid);
 
+// The reverse: what thread `host_tid` calls itself (the last NSpid number
+// of /proc/TID/status); nullopt when it is gone.
+std::optional<pid_t> OwnTidOf(pid_t host_tid);
+
 }  // namespace detrun
 
 #endif  // DETRUN_CORE_PROCESS_TABLE_H_

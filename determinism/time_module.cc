@@ -1,15 +1,17 @@
 #include "determinism/time_module.h"
 
+#include <linux/kcmp.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/time.h>
 #include <sys/times.h>
 #include <sys/timex.h>
+#include <sys/uio.h>
 #include <time.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <ctime>
 
@@ -85,7 +87,10 @@ TimeModule::TimeModule(const Config& config)
     : config_(config),
       start_ns_(absl::ToUnixNanos(config.start_time)),
       tick_ns_(absl::ToInt64Nanoseconds(config.tick)),
-      real_start_ns_(RealMonotonicNs()) {}
+      real_start_ns_(RealMonotonicNs()),
+      // Every read is an event of the trace: --record keeps them all
+      // coming to the supervisor.
+      page_clocks_(config.clock == ClockMode::kStep && !config.record_path) {}
 
 void TimeModule::Register(Registry& registry) {
   slot_ = registry.current_module_index();
@@ -118,6 +123,27 @@ void TimeModule::Register(Registry& registry) {
   registry.Refuse(SYS_clock_settime, EPERM, "the host's clock is not the command's to set");
   RegisterWaits(registry);
   RegisterTimers(registry);
+  if (page_clocks_) {
+    // The clock page's bookkeeping: a thread that leaves gives its slot
+    // back before its tid can be reused; the last notification of a
+    // process and a wait for a child bring the clock up to date.
+    registry.Notify(
+        SYS_exit,
+        [this](SyscallContext& ctx) {
+          LeavePage(ctx, ClockOf(ctx.thread));
+          return Response::Continue();
+        },
+        "a thread's in-process clock slot is freed");
+    registry.Notify(
+        SYS_exit_group, [](SyscallContext&) { return Response::Continue(); },
+        "the process's final clock is read from its page");
+    auto wait = [this](SyscallContext& ctx) {
+      ClockOf(ctx.thread).sync_next_read = true;
+      return Response::Continue();
+    };
+    registry.Notify(SYS_wait4, wait, "the next clock read absorbs a reaped child's clock");
+    registry.Notify(SYS_waitid, wait, "the next clock read absorbs a reaped child's clock");
+  }
 }
 
 std::unique_ptr<ModuleState> TimeModule::SnapshotForClone(const ThreadState& creator) {
@@ -220,6 +246,8 @@ std::optional<int64_t> TimeModule::Read(const ThreadState& thread, int64_t id) {
 }
 
 std::optional<uint64_t> TimeModule::ReadTsc(const ThreadState& thread) {
+  // A trap stop, not a call: the thread may have read clocks in-process.
+  if (VirtualClock& clock = ClockOf(thread); clock.in_page) PullFromPage(nullptr, clock);
   std::optional<int64_t> ns = Peek(thread, CLOCK_MONOTONIC);
   if (!ns || *ns < 0) return std::nullopt;
   VirtualClock& clock = ClockOf(thread);
@@ -235,6 +263,7 @@ void TimeModule::OnProcessExit(const ProcessState& process,
   int64_t final_elapsed = 0;
   for (const ThreadState* t : threads) final_elapsed = std::max(final_elapsed, ClockOf(*t).elapsed_ns);
   live_processes_.erase(process.pid);
+  pages_.erase(process.pid);
   for (const ThreadState* t : threads) rewrites_.erase(t->tid);
   DropTimersOf(process.pid, /*exec_only=*/false);
   unabsorbed_.erase(process.pid);  // its own children no longer matter
@@ -252,6 +281,10 @@ void TimeModule::OnProcessExit(const ProcessState& process,
 
 void TimeModule::BeforeNotification(SyscallContext& ctx) {
   if (ctx.scheduler != nullptr) scheduler_ = ctx.scheduler;
+  if (VirtualClock& clock = ClockOf(ctx.thread); clock.in_page) {
+    PullFromPage(&ctx, clock);
+    clock.sync_next_read = false;
+  }
   FinishWait(ctx);
   ThreadState& thread = ctx.thread;
   auto it = unabsorbed_.find(thread.process->pid);
@@ -281,19 +314,204 @@ void TimeModule::SleepUntil(const ThreadState& thread, int64_t elapsed) {
 
 std::optional<Response> TimeModule::ClockGettime(SyscallContext& ctx) {
   const auto& a = ctx.notification.args;
-  const int64_t id = static_cast<int32_t>(a[0]);
-  if ((id & 7) == 3 && id < 0) return std::nullopt;  // a posix clock fd (PTP): the kernel's
-  std::optional<int64_t> now = Read(ctx.thread, id);
-  if (!now) return Response::Errno(EINVAL);
   // The step-mode vDSO stub's call (vdso_patch.h StepClockGettimeStub):
   // the time goes back as the return value and the stub stores it.
   const bool from_stub = config_.clock == ClockMode::kStep && a[2] == kStepClockMagic[0] &&
                          a[3] == kStepClockMagic[1];
-  if (from_stub && *now >= 0) return Response::Value(*now);
+  if (from_stub && a[4] == kStepStubSetupDone) return FinishPageSetup(ctx);
+  const int64_t id = static_cast<int32_t>(a[0]);
+  if ((id & 7) == 3 && id < 0) return std::nullopt;  // a posix clock fd (PTP): the kernel's
+  std::optional<int64_t> now = Read(ctx.thread, id);
+  if (!now) return Response::Errno(EINVAL);
+  bool set_up = false;
+  if (from_stub && page_clocks_ && a[4] == 0) {
+    ClockPage& page = ResolvePage(ctx);
+    if (page.state == ClockPage::kAbsent) {
+      page.state = ClockPage::kSettingUp;
+      set_up = true;
+    } else if (page.state == ClockPage::kReady && !ClockOf(ctx.thread).in_page) {
+      RegisterInPage(ctx, page);
+    }
+  }
+  if (from_stub && *now >= 0 && !set_up) return Response::Value(*now);
   KernelTimespec ts = ToTimespec(*now);
   std::optional<Response> written = WriteOut(ctx, a[1], &ts, sizeof ts, 0);
-  if (from_stub && written->kind == Response::Kind::kValue) return Response::Value(kStepStubWrote);
+  if (from_stub && written->kind == Response::Kind::kValue) {
+    return Response::Value(set_up ? kStepStubSetup : kStepStubWrote);
+  }
   return written;
+}
+
+// --- The clock page (time_module.h) ------------------------------------
+
+TimeModule::ClockPage& TimeModule::ResolvePage(SyscallContext& ctx) {
+  const pid_t tgid = ctx.thread.process->pid;
+  ClockPage& page = pages_[tgid];
+  if (page.state != ClockPage::kUnknown) return page;
+  const Notification& n = ctx.notification;
+  // A process that shares its memory with its parent (vfork, CLONE_VM)
+  // shares the parent's page too, slots and all: it never gets one.
+  auto shares_memory_with = [tgid](pid_t other) {
+    return other > 0 && syscall(SYS_kcmp, tgid, other, KCMP_VM, 0, 0) == 0;
+  };
+  ClockPageHeader header{};
+  absl::Status read = ctx.memory.Read(n.id, n.tid, kClockPageAddr, &header, sizeof header);
+  if (absl::IsOutOfRange(read)) {
+    page.state =
+        shares_memory_with(ctx.thread.process->ppid) ? ClockPage::kUnusable : ClockPage::kAbsent;
+  } else if (!read.ok() || header.magic != kClockPageMagic) {
+    page.state = ClockPage::kUnusable;  // gone, or the program's own memory
+  } else if (header.owner == static_cast<uint64_t>(tgid)) {
+    page.state = ClockPage::kReady;
+  } else if (shares_memory_with(static_cast<pid_t>(header.owner))) {
+    page.state = ClockPage::kUnusable;
+  } else {
+    // A fork's copy of its parent's page: take it over, without the
+    // parent's slots. (Its threads cannot have read from those: a slot
+    // answers only the tid it names, each a live thread of the parent's
+    // when the fork copied it; one of the fork's own threads could only
+    // match after that thread exited and the pid namespace's tids wrapped
+    // around pid_max, before this first read.)
+    header.owner = static_cast<uint64_t>(tgid);
+    static const std::vector<uint8_t> kNoSlots(kClockPageSlots * sizeof(ClockPageSlot), 0);
+    const bool ok = ctx.memory
+                        .Write(n.id, n.tid, kClockPageAddr + kClockPageSlotsOffset, kNoSlots.data(),
+                               kNoSlots.size())
+                        .ok() &&
+                    ctx.memory
+                        .Write(n.id, n.tid, kClockPageAddr + offsetof(ClockPageHeader, owner),
+                               &header.owner, sizeof header.owner)
+                        .ok();
+    page.state = ok ? ClockPage::kReady : ClockPage::kUnusable;
+  }
+  return page;
+}
+
+Response TimeModule::FinishPageSetup(SyscallContext& ctx) {
+  const Notification& n = ctx.notification;
+  ClockPage& page = pages_[ctx.thread.process->pid];
+  if (page.state != ClockPage::kSettingUp) return Response::Value(0);
+  page.state = ClockPage::kUnusable;
+  if (n.args[5] != kClockPageAddr) return Response::Value(0);  // mmap failed: taken
+  ClockPageHeader header{};
+  header.magic = kClockPageMagic;
+  header.owner = static_cast<uint64_t>(ctx.thread.process->pid);
+  header.tick_ns = tick_ns_;
+  for (int id = 0; id < 12; ++id) {
+    std::optional<int64_t> base = Base(id);
+    if (!base) continue;
+    header.id_mask |= uint64_t{1} << id;
+    header.base_ns[id] = *base;
+  }
+  // The flag is the byte after the stub's code, which ends with the plain
+  // clock_gettime call: anything else is not our stub's flag.
+  const uint64_t flag = n.args[1];
+  const std::vector<uint8_t> plain = SyscallStub(SYS_clock_gettime);
+  std::vector<uint8_t> before(plain.size() + 1);
+  if (flag < before.size() - 1 ||
+      !ctx.memory.Read(n.id, n.tid, flag - plain.size(), before.data(), before.size()).ok() ||
+      !std::equal(plain.begin(), plain.end(), before.begin()) || before.back() != 0) {
+    return Response::Value(0);
+  }
+  if (!ctx.memory.Write(n.id, n.tid, kClockPageAddr, &header, sizeof header).ok()) {
+    return Response::Value(0);
+  }
+  // The vDSO text is read-only: through /proc/PID/mem, as its patch was.
+  ProcMem mem(n.tid);
+  const uint8_t one = 1;
+  if (!ctx.memory.IsValid(n.id) || !mem.Write(flag, &one, 1).ok()) return Response::Value(0);
+  page.state = ClockPage::kReady;
+  RegisterInPage(ctx, page);
+  return Response::Value(0);
+}
+
+void TimeModule::RegisterInPage(SyscallContext& ctx, ClockPage& page) {
+  VirtualClock& clock = ClockOf(ctx.thread);
+  // The stub finds its slot by gettid, which answers in the program's own
+  // pid namespace.
+  const std::optional<pid_t> own_tid = OwnTidOf(ctx.thread.tid);
+  if (!own_tid || *own_tid <= 0) return;
+  pid_t& owner = page.owners[static_cast<size_t>(*own_tid) & (kClockPageSlots - 1)];
+  if (owner != 0) return;  // another thread's (tids equal mod 128): marked reads
+  const ClockPageSlot slot{*own_tid, clock.elapsed_ns, PageLimit(clock), 0};
+  const Notification& n = ctx.notification;
+  if (!ctx.memory.Write(n.id, n.tid, ClockPageSlotAddr(*own_tid), &slot, sizeof slot).ok()) return;
+  owner = *own_tid;
+  clock.in_page = true;
+  clock.own_tid = *own_tid;
+  clock.page_elapsed_ns = slot.elapsed_ns;
+  clock.page_limit_ns = slot.limit_ns;
+}
+
+int64_t TimeModule::PageLimit(const VirtualClock& clock) const {
+  if (clock.wait_start_ns >= 0 || clock.sync_next_read || rewrites_.contains(clock.tid)) {
+    return INT64_MIN;
+  }
+  return clock.next_timer_ns;
+}
+
+namespace {
+
+// The slot fields of thread `tid` at `offset`, by one process_vm_readv or
+// _writev (the page is ordinary writable memory).
+// `tid` as detrun sees it, `own_tid` as the program does.
+bool SlotIo(pid_t tid, pid_t own_tid, size_t offset, int64_t* fields, size_t count, bool write) {
+  iovec local{fields, count * sizeof *fields};
+  iovec remote{reinterpret_cast<void*>(ClockPageSlotAddr(own_tid) + offset), local.iov_len};
+  const ssize_t n = write ? process_vm_writev(tid, &local, 1, &remote, 1, 0)
+                          : process_vm_readv(tid, &local, 1, &remote, 1, 0);
+  return n == static_cast<ssize_t>(local.iov_len);
+}
+
+}  // namespace
+
+void TimeModule::PullFromPage(SyscallContext* ctx, VirtualClock& clock) {
+  int64_t elapsed = 0;
+  if (!SlotIo(clock.tid, clock.own_tid, offsetof(ClockPageSlot, elapsed_ns), &elapsed, 1,
+              /*write=*/false))
+    return;
+  // Checked after the read: what was read is that thread's, still waiting.
+  if (ctx != nullptr && !ctx->memory.IsValid(ctx->notification.id)) return;
+  clock.elapsed_ns = clock.page_elapsed_ns = elapsed;
+}
+
+void TimeModule::AfterNotification(SyscallContext& ctx, const Response& response) {
+  (void)response;
+  VirtualClock& clock = ClockOf(ctx.thread);
+  PushToPage(&ctx, clock, /*with_elapsed=*/true);
+}
+
+void TimeModule::PushToPage(SyscallContext* ctx, VirtualClock& clock, bool with_elapsed) {
+  if (!clock.in_page) return;
+  int64_t fields[2] = {clock.elapsed_ns, PageLimit(clock)};
+  if (fields[0] == clock.page_elapsed_ns && fields[1] == clock.page_limit_ns) return;
+  if (ctx != nullptr && !ctx->memory.IsValid(ctx->notification.id)) return;
+  if (!with_elapsed) {
+    if (SlotIo(clock.tid, clock.own_tid, offsetof(ClockPageSlot, limit_ns), &fields[1], 1,
+               /*write=*/true)) {
+      clock.page_limit_ns = fields[1];
+    }
+    return;
+  }
+  if (SlotIo(clock.tid, clock.own_tid, offsetof(ClockPageSlot, elapsed_ns), fields, 2,
+             /*write=*/true)) {
+    clock.page_elapsed_ns = fields[0];
+    clock.page_limit_ns = fields[1];
+  }
+}
+
+void TimeModule::LeavePage(SyscallContext& ctx, VirtualClock& clock) {
+  if (!clock.in_page) return;
+  clock.in_page = false;
+  auto it = pages_.find(ctx.thread.process->pid);
+  if (it == pages_.end()) return;
+  pid_t& owner = it->second.owners[static_cast<size_t>(clock.own_tid) & (kClockPageSlots - 1)];
+  if (owner != clock.own_tid) return;
+  owner = 0;
+  const int64_t free_tid = 0;
+  const Notification& n = ctx.notification;
+  ctx.memory.Write(n.id, n.tid, ClockPageSlotAddr(clock.own_tid), &free_tid, sizeof free_tid)
+      .IgnoreError();
 }
 
 std::optional<Response> TimeModule::Adjtimex(SyscallContext& ctx, uint64_t buf) {

@@ -70,14 +70,15 @@
 #ifndef DETRUN_DETERMINISM_TIME_MODULE_H_
 #define DETRUN_DETERMINISM_TIME_MODULE_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <utility>
 
-#include "core/config.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "core/config.h"
 #include "core/module.h"
 #include "core/unique_fd.h"
 #include "determinism/kernel_time.h"
@@ -167,6 +168,16 @@ class TimeModule : public Module {
     int64_t wait_timeout_ns = 0;
     int64_t wait_start_cpu_ns = -1;
     int64_t wait_virtual_deadline_ns = 0;
+    // In-process step clock (see "The clock page" below): this thread has
+    // its slot in its process's page, and what the slot held when last
+    // read or written by the supervisor.
+    bool in_page = false;
+    pid_t own_tid = 0;  // the tid the program knows the thread by (its slot's key)
+    int64_t page_elapsed_ns = 0;
+    int64_t page_limit_ns = 0;
+    // Set by a wait for a child: the next read must come to the supervisor,
+    // which absorbs the reaped child's clock first (BeforeNotification).
+    bool sync_next_read = false;
   };
   // An absolute deadline rewritten in the child's memory in host terms for
   // the kernel, to be put back when the thread is next seen.
@@ -291,6 +302,51 @@ class TimeModule : public Module {
   uint64_t rewrite_seq_ = 0;
 
   void BeforeNotification(SyscallContext& ctx) override;
+  void AfterNotification(SyscallContext& ctx, const Response& response) override;
+
+  // The clock page (--clock=step without --record): each process that
+  // reads its clocks gets a page at kClockPageAddr (vdso/vdso_patch.h)
+  // with one slot per thread, and the vDSO stub answers reads from the
+  // slot without a round trip to the supervisor. The slot is the truth
+  // while the thread runs; the supervisor reads it back (PullFromPage) at
+  // each of the thread's notifications before it uses the clock, and
+  // writes it (PushToPage) before it answers. `limit_ns` in the slot is
+  // where in-process answers stop (PageLimit): the next timer deadline,
+  // or at once while the supervisor must see the next read (a timed wait
+  // to finish, a rewritten deadline to put back, a reaped child to
+  // absorb). Set up lazily: the first read of a process that has no page
+  // asks the stub to map it (kStepStubSetup).
+  struct ClockPage {
+    enum State {
+      kUnknown,    // not looked at yet
+      kAbsent,     // nothing mapped there: may be set up
+      kSettingUp,  // the stub was asked to map it
+      kReady,      // ours and this process's: slots may be handed out
+      kUnusable,   // shared with another process (vfork, CLONE_VM), or
+                   // the program's own memory, or setup failed
+    };
+    State state = kUnknown;
+    std::array<pid_t, kClockPageSlots> owners{};  // tid per slot; 0: free
+  };
+  ClockPage& ResolvePage(SyscallContext& ctx);
+  // Hands `thread` its slot when the page is ready and the slot is free.
+  void RegisterInPage(SyscallContext& ctx, ClockPage& page);
+  // The step stub reported its mmap (kStepStubSetupDone).
+  Response FinishPageSetup(SyscallContext& ctx);
+  // Reads `clock`'s slot back; `ctx`: the notification its thread waits
+  // in (checked still pending after the read), or nullptr at a ptrace
+  // stop or for a thread that is not stopped.
+  void PullFromPage(SyscallContext* ctx, VirtualClock& clock);
+  // Writes what changed in the slot: the limit, and with `with_elapsed`
+  // the elapsed time too, which only a thread that is not answering from
+  // its slot meanwhile may have written (stopped in `ctx`, the
+  // notification checked still pending first, or blocked). A thread that
+  // may be running (timers driven by another thread) gets the limit only.
+  void PushToPage(SyscallContext* ctx, VirtualClock& clock, bool with_elapsed);
+  int64_t PageLimit(const VirtualClock& clock) const;
+  // Frees the slot of a thread that is leaving (exit).
+  void LeavePage(SyscallContext& ctx, VirtualClock& clock);
+  absl::flat_hash_map<pid_t, ClockPage> pages_;  // by process
   void OnProcessExit(const ProcessState& process,
                      const std::vector<const ThreadState*>& threads) override;
   struct ExitedChild {
@@ -307,6 +363,7 @@ class TimeModule : public Module {
   const int64_t start_ns_;
   const int64_t tick_ns_;
   const int64_t real_start_ns_;  // CLOCK_MONOTONIC when the run began
+  const bool page_clocks_;       // the clock page is in use
   int slot_ = -1;                // this module's index in module_state
 };
 

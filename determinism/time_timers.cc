@@ -251,6 +251,8 @@ void TimeModule::RecomputeNextTimer(pid_t driver) {
     if (timer->driver == driver && timer->deadline >= 0) next = std::min(next, timer->deadline);
   }
   it->second->next_timer_ns = next;
+  // The limit only: the thread's own answer writes the rest.
+  PushToPage(nullptr, *it->second, /*with_elapsed=*/false);
 }
 
 void TimeModule::FireDue(VirtualClock& clock) {
@@ -325,8 +327,14 @@ void TimeModule::ScheduleFallback(const std::shared_ptr<VirtualTimer>& timer) {
     auto clock = clocks_.find(t->driver);
     if (config_.clock == ClockMode::kStep && clock != clocks_.end()) {
       // The program waited for it in real time: its clock is there now.
-      clock->second->elapsed_ns = std::max(clock->second->elapsed_ns, t->deadline);
-      FireDue(*clock->second);
+      // (Blocked, or it would have read its way there: its page slot can
+      // be written like a stopped thread's.)
+      // Written before the signal that wakes it is sent.
+      VirtualClock& c = *clock->second;
+      if (c.in_page) PullFromPage(nullptr, c);
+      c.elapsed_ns = std::max(c.elapsed_ns, t->deadline);
+      PushToPage(nullptr, c, /*with_elapsed=*/true);
+      FireDue(c);
       return;
     }
     FireTimer(t, TimerNow(*t), /*forced=*/true);
@@ -356,6 +364,9 @@ absl::Status TimeModule::OnExecStop(ExecStop& stop) {
   for (auto& [key, timer] : timers_) {
     if (timer->tgid == stop.pid) timer->driver = stop.thread.tid;
   }
+  // A new image: no page yet (the stub maps one at its first read).
+  pages_.erase(stop.pid);
+  ClockOf(stop.thread).in_page = false;
   RecomputeNextTimer(stop.thread.tid);
   return absl::OkStatus();
 }

@@ -2,12 +2,14 @@
 
 #include <elf.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <iterator>
 #include <map>
@@ -149,38 +151,138 @@ std::vector<uint8_t> OffsetClockGettimeStub(const OffsetClocks& clocks,
   return code;
 }
 
+// The constants StepClockGettimeStub's bytes spell out.
+static_assert(offsetof(ClockPageHeader, tick_ns) == 0x18);
+static_assert(offsetof(ClockPageHeader, id_mask) == 0x20);
+static_assert(offsetof(ClockPageHeader, base_ns) == 0x28);
+static_assert(offsetof(ClockPageSlot, elapsed_ns) == 8 && offsetof(ClockPageSlot, limit_ns) == 16);
+static_assert(kClockPageSlotsOffset == 0x1000 && kClockPageSlots == 128 &&
+              kClockPageSize == 0x2000);
+static_assert((MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE) == 0x100022);
+static_assert((PROT_READ | PROT_WRITE) == 3 && SYS_mmap == 9 && SYS_gettid == 186);
+
 std::vector<uint8_t> StepClockGettimeStub(const std::array<uint64_t, 2>& magic) {
-  std::vector<uint8_t> code = {
-      0x83, 0xff, 0x0b,  // 00 cmp edi, 11
-      0x77, 0x46,        // 03 ja .plain (0x4b): other ids (CPU clocks of others, PTP fds)
-      0x48, 0xba,        // 05 movabs rdx, magic[0]
-  };
+  // The in-process path (vdso_patch.h), from 00 to 97: r8 = the page,
+  // r9 = the clock's base, rdx = the slot; the step is committed with
+  // cmpxchg, so a signal handler that reads the clock in between (in
+  // either path) is not lost: the read starts over. Then .marked (98),
+  // the setup request (e6) and .plain (143); the flag byte is at 14b.
+  // Offsets and listing are GNU as/objdump's (Intel syntax).
+  // 0x100022 at fa is MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED_NOREPLACE.
+  static_assert(kStepStubWrote == INT64_MIN && kStepStubSetup == kStepStubWrote + 1);
+  std::vector<uint8_t> code;
+  // clang-format off
+  code.insert(code.end(), {
+      0x83, 0xff, 0x0b,                          // 00 cmp edi,0xb
+      0x0f, 0x87, 0x3a, 0x01, 0x00, 0x00,        // 03 ja 143 <plain>
+      0x80, 0x3d, 0x3b, 0x01, 0x00, 0x00, 0x00,  // 09 cmp byte [rip+0x13b],0x0 (the flag)
+      0x0f, 0x84, 0x82, 0x00, 0x00, 0x00,        // 10 je 98 <marked>
+      0x49, 0xb8,                                // 16 movabs r8,kClockPageAddr
+  });
+  AppendLe(code, kClockPageAddr, 8);
+  code.insert(code.end(), {
+      0x48, 0xb8,  // 20 movabs rax,kClockPageMagic
+  });
+  AppendLe(code, kClockPageMagic, 8);
+  code.insert(code.end(), {
+      0x49, 0x39, 0x00,                                // 2a cmp [r8],rax
+      0x75, 0x69,                                      // 2d jne 98 <marked>
+      0x89, 0xf8,                                      // 2f mov eax,edi
+      0x49, 0x8b, 0x48, 0x20,                          // 31 mov rcx,[r8+0x20]
+      0x48, 0x0f, 0xa3, 0xc1,                          // 35 bt rcx,rax
+      0x73, 0x5d,                                      // 39 jae 98 <marked> (bit clear in id_mask)
+      0x4d, 0x8b, 0x4c, 0xc0, 0x28,                    // 3b mov r9,[r8+rax*8+0x28] (base_ns[id])
+      0xb8, 0xba, 0x00, 0x00, 0x00,                    // 40 mov eax,0xba (gettid)
+      0x0f, 0x05,                                      // 45 syscall
+      0x89, 0xc2,                                      // 47 mov edx,eax
+      0x83, 0xe2, 0x7f,                                // 49 and edx,0x7f
+      0xc1, 0xe2, 0x05,                                // 4c shl edx,0x5
+      0x49, 0x8d, 0x94, 0x10, 0x00, 0x10, 0x00, 0x00,  // 4f lea rdx,[r8+rdx*1+0x1000]
+      0x48, 0x39, 0x02,                                // 57 cmp [rdx],rax (slot.tid)
+      0x75, 0x3c,                                      // 5a jne 98 <marked>
+      0x48, 0x8b, 0x42, 0x08,                          // 5c .load: mov rax,[rdx+0x8] (elapsed)
+      0x48, 0x89, 0xc1,                                // 60 mov rcx,rax
+      0x49, 0x03, 0x48, 0x18,                          // 63 add rcx,[r8+0x18] (tick)
+      0x70, 0x2f,                                      // 67 jo 98 <marked>
+      0x48, 0x3b, 0x4a, 0x10,                          // 69 cmp rcx,[rdx+0x10] (limit)
+      0x7d, 0x29,                                      // 6d jge 98 <marked>
+      0x49, 0x89, 0xc2,                                // 6f mov r10,rax
+      0x4d, 0x01, 0xca,                                // 72 add r10,r9
+      0x70, 0x21,                                      // 75 jo 98 <marked>
+      0x78, 0x1f,                                      // 77 js 98 <marked> (before 1970)
+      0xf0, 0x48, 0x0f, 0xb1, 0x4a, 0x08,              // 79 lock cmpxchg [rdx+0x8],rcx
+      0x75, 0xdb,                                      // 7f jne 5c <load> (handler read)
+      0x4c, 0x89, 0xd0,                                // 81 mov rax,r10
+      0xb9, 0x00, 0xca, 0x9a, 0x3b,                    // 84 mov ecx,0x3b9aca00
+      0x31, 0xd2,                                      // 89 xor edx,edx
+      0x48, 0xf7, 0xf1,                                // 8b div rcx
+      0x48, 0x89, 0x06,                                // 8e mov [rsi],rax
+      0x48, 0x89, 0x56, 0x08,                          // 91 mov [rsi+0x8],rdx
+      0x31, 0xc0,                                      // 95 xor eax,eax
+      0xc3,                                            // 97 ret
+      0x48, 0xba,                                      // 98 .marked: movabs rdx,magic[0]
+  });
   AppendLe(code, magic[0], 8);
-  code.insert(code.end(), {0x49, 0xba});  // 0f movabs r10, magic[1]
+  code.insert(code.end(), {
+      0x49, 0xba,  // a2 movabs r10,magic[1]
+  });
   AppendLe(code, magic[1], 8);
   code.insert(code.end(), {
-                              0xb8, 0xe4, 0x00, 0x00, 0x00,  // 19 mov eax, 228 (clock_gettime)
-                              0x0f, 0x05,                    // 1e syscall
-                              0x48, 0x85, 0xc0,              // 20 test rax, rax
-                              0x78, 0x14,                    // 23 js .negative (0x39)
-                              0xb9, 0x00, 0xca, 0x9a, 0x3b,  // 25 mov ecx, 1e9
-                              0x31, 0xd2,                    // 2a xor edx, edx
-                              0x48, 0xf7, 0xf1,              // 2c div rcx
-                              0x48, 0x89, 0x06,              // 2f mov [rsi], rax
-                              0x48, 0x89, 0x56, 0x08,        // 32 mov [rsi + 8], rdx
-                              0x31, 0xc0,                    // 36 xor eax, eax
-                              0xc3,                          // 38 ret
-                              0x48, 0xb9,                    // 39 .negative: movabs rcx, kStepStubWrote
-                          });
+      0x45, 0x31, 0xc0,              // ac xor r8d,r8d
+      0xb8, 0xe4, 0x00, 0x00, 0x00,  // af mov eax,0xe4 (clock_gettime)
+      0x0f, 0x05,                    // b4 syscall
+      0x48, 0x85, 0xc0,              // b6 test rax,rax
+      0x78, 0x14,                    // b9 js cf <negative>
+      0xb9, 0x00, 0xca, 0x9a, 0x3b,  // bb mov ecx,0x3b9aca00
+      0x31, 0xd2,                    // c0 xor edx,edx
+      0x48, 0xf7, 0xf1,              // c2 div rcx
+      0x48, 0x89, 0x06,              // c5 mov [rsi],rax
+      0x48, 0x89, 0x56, 0x08,        // c8 mov [rsi+0x8],rdx
+      0x31, 0xc0,                    // cc xor eax,eax
+      0xc3,                          // ce ret
+      0x48, 0xb9,                    // cf .negative: movabs rcx,kStepStubWrote
+  });
   AppendLe(code, static_cast<uint64_t>(kStepStubWrote), 8);
   code.insert(code.end(), {
-                              0x48, 0x39, 0xc8,  // 43 cmp rax, rcx
-                              0x75, 0x02,        // 46 jne .ret (0x4a)
-                              0x31, 0xc0,        // 48 xor eax, eax
-                              0xc3,              // 4a .ret: ret
-                          });
-  const std::vector<uint8_t> plain = SyscallStub(SYS_clock_gettime);  // 4b .plain
+      0x48, 0x39, 0xc8,  // d9 cmp rax,rcx
+      0x74, 0x62,        // dc je 140 <zero>
+      0x48, 0xff, 0xc1,  // de inc rcx (kStepStubSetup)
+      0x48, 0x39, 0xc8,  // e1 cmp rax,rcx
+      0x75, 0x5c,        // e4 jne 142 <done>
+      0x48, 0xbf,        // e6 movabs rdi,kClockPageAddr
+  });
+  AppendLe(code, kClockPageAddr, 8);
+  code.insert(code.end(), {
+      0xbe, 0x00, 0x20, 0x00, 0x00,              // f0 mov esi,0x2000
+      0xba, 0x03, 0x00, 0x00, 0x00,              // f5 mov edx,0x3
+      0x41, 0xba, 0x22, 0x00, 0x10, 0x00,        // fa mov r10d,0x100022 (see above)
+      0x49, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff,  // 100 mov r8,0xffffffffffffffff
+      0x45, 0x31, 0xc9,                          // 107 xor r9d,r9d
+      0xb8, 0x09, 0x00, 0x00, 0x00,              // 10a mov eax,0x9 (mmap)
+      0x0f, 0x05,                                // 10f syscall
+      0x49, 0x89, 0xc1,                          // 111 mov r9,rax
+      0x48, 0x8d, 0x35, 0x30, 0x00, 0x00, 0x00,  // 114 lea rsi,[rip+0x30] (the flag)
+      0x48, 0xba,                                // 11b movabs rdx,magic[0]
+  });
+  AppendLe(code, magic[0], 8);
+  code.insert(code.end(), {
+      0x49, 0xba,  // 125 movabs r10,magic[1]
+  });
+  AppendLe(code, magic[1], 8);
+  code.insert(code.end(), {
+      0x49, 0xb8,  // 12f movabs r8,kStepStubSetupDone
+  });
+  AppendLe(code, kStepStubSetupDone, 8);
+  code.insert(code.end(), {
+      0xb8, 0xe4, 0x00, 0x00, 0x00,  // 139 mov eax,0xe4
+      0x0f, 0x05,                    // 13e syscall
+      0x31, 0xc0,                    // 140 .zero: xor eax,eax
+      0xc3,                          // 142 .done: ret
+  });
+  // clang-format on
+  const std::vector<uint8_t> plain = SyscallStub(SYS_clock_gettime);  // 143 .plain
   code.insert(code.end(), plain.begin(), plain.end());
+  code.push_back(0);  // 14b flag: 1 once the page is ready (set by the supervisor)
   return code;
 }
 

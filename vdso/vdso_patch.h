@@ -140,21 +140,78 @@ std::vector<uint8_t> OffsetClockGettimeStub(const OffsetClocks& clocks,
 // NULL) = {0, 0}; returns 0. 41 bytes.
 std::vector<uint8_t> ConstantGettimeofdayStub(int64_t sec, int64_t usec);
 
-// clock_gettime(id, ts) for --clock=step, answered by the supervisor
-// through the return value instead of memory: for ids 0..11 the stub makes
-// the syscall marked by `magic` (rdx, r10), the supervisor answers with
-// the clock in nanoseconds (>= 0), and the stub stores tv_sec/tv_nsec
-// itself; that saves the supervisor a validity check and a
-// process_vm_writev per read (about a quarter of the round trip).
+// clock_gettime(id, ts) for --clock=step. Two paths:
+//
+// In-process (no syscall to the supervisor), once the process has a clock
+// page (below) and the stub's flag byte is set: for ids 0..11 whose bit is
+// set in the page's id mask, the stub makes a gettid syscall (the filter
+// lets it through), finds the thread's slot at (tid & 127), and when the
+// slot is this thread's and `elapsed + tick < limit` (and nothing
+// overflows, and the time is not before 1970) it stores base[id] +
+// elapsed, advances elapsed by tick and returns 0. That is exactly what
+// the supervisor would answer (TimeModule::Read): the supervisor keeps
+// `limit` at the next point where it must see the read itself (a timer
+// deadline; at once while a timed wait or a reaped child is pending).
+//
+// Marked (every other case): the stub makes the syscall marked by `magic`
+// (rdx, r10; r8 = 0), the supervisor answers with the clock in nanoseconds
+// (>= 0), and the stub stores tv_sec/tv_nsec itself; that saves the
+// supervisor a validity check and a process_vm_writev per read.
 // -4095..-1 is an error, returned as the syscall's. kStepStubWrote (a time
 // the value cannot carry, before 1970) means the supervisor wrote *ts
-// itself: the stub returns 0. A bad `ts` faults in the stub, as in the
-// kernel's own vDSO. Other ids make the plain syscall. 83 bytes.
+// itself: the stub returns 0. kStepStubSetup means the same, and asks the
+// stub to map the clock page: mmap(kClockPageAddr, kClockPageSize,
+// PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED_NOREPLACE),
+// then report with one more marked call, clock_gettime(kClockPageAddr,
+// &flag, magic, r8 = kStepStubSetupDone, r9 = what mmap returned); the
+// supervisor fills the page and sets the flag (the byte after the code,
+// kStepStubFlagOffset, written through /proc/PID/mem). The stub returns 0.
+//
+// A bad `ts` faults in the stub, as in the kernel's own vDSO. Other ids
+// make the plain syscall. 332 bytes; the layout is spelled out in
+// vdso_patch.cc.
 inline constexpr int64_t kStepStubWrote = INT64_MIN;
+inline constexpr int64_t kStepStubSetup = INT64_MIN + 1;
+inline constexpr uint64_t kStepStubSetupDone = 0x656e'6f64'2070'7573ULL;  // "sup done"
+inline constexpr size_t kStepStubFlagOffset = 0x14b;
 // The marker of StepClockGettimeStub's call: "detrun s" "tep clk\0".
 inline constexpr std::array<uint64_t, 2> kStepClockMagic = {0x7320'6e75'7274'6564ULL,
                                                             0x006b'6c63'2070'6574ULL};
 std::vector<uint8_t> StepClockGettimeStub(const std::array<uint64_t, 2>& magic);
+
+// The clock page of --clock=step, one per process (its threads share it;
+// a fork gets its own copy, which the supervisor takes over). Fixed, so
+// the stub needs no per-process code: far below where Linux places
+// mappings (top down from under the stack) and above the ranges
+// sanitizers reserve; MAP_FIXED_NOREPLACE never takes it from the program.
+// Page 0 is the header, written once by the supervisor; page 1 holds 128
+// slots of 32 bytes, slot (tid & 127) {tid, elapsed_ns, limit_ns, 0}, each
+// written by the supervisor only while its thread is stopped (limit_ns
+// also while it runs: a late limit costs at most a read answered early).
+inline constexpr uint64_t kClockPageAddr = 0x7e00'0000'0000ULL;
+inline constexpr size_t kClockPageSize = 8192;
+struct ClockPageHeader {
+  uint64_t magic;  // kClockPageMagic once the supervisor filled it
+  uint64_t owner;  // the process (tgid) it belongs to
+  uint64_t reserved;
+  int64_t tick_ns;
+  uint64_t id_mask;  // bit i: clock id i is answered in-process
+  int64_t base_ns[12];
+};
+inline constexpr uint64_t kClockPageMagic = 0x6567'6170'6b63'6c63ULL;  // "clckpage"
+inline constexpr size_t kClockPageSlots = 128;
+inline constexpr uint64_t kClockPageSlotsOffset = 4096;
+struct ClockPageSlot {
+  int64_t tid;  // 0: free
+  int64_t elapsed_ns;
+  int64_t limit_ns;
+  int64_t reserved;
+};
+static_assert(sizeof(ClockPageHeader) == 136 && sizeof(ClockPageSlot) == 32);
+inline uint64_t ClockPageSlotAddr(pid_t tid) {
+  return kClockPageAddr + kClockPageSlotsOffset +
+         (static_cast<uint64_t>(tid) & (kClockPageSlots - 1)) * sizeof(ClockPageSlot);
+}
 
 // time(tloc): returns `sec`, also stored at tloc when not NULL. 19 bytes.
 std::vector<uint8_t> ConstantTimeStub(int64_t sec);

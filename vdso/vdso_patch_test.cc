@@ -1,12 +1,14 @@
 #include "vdso/vdso_patch.h"
-#include "vdso/vdso_test_util.h"
 
 #include <elf.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -16,6 +18,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +29,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "vdso/vdso_image.h"
+#include "vdso/vdso_test_util.h"
 
 namespace detrun {
 namespace {
@@ -211,6 +215,154 @@ TEST(StubTest, StepClockStubStoresTheReturnedNanoseconds) {
   timespec cpu{};
   EXPECT_EQ(stub(by_pid, &cpu), 0);
   EXPECT_TRUE(cpu.tv_sec > 0 || cpu.tv_nsec > 0);
+}
+
+// The step stub's in-process path, against a clock page this test maps at
+// kClockPageAddr itself: a slot of this thread is answered from the page;
+// every condition that must reach the supervisor makes the marked call,
+// which unsupervised stores 0 ns (see above) and leaves the slot alone.
+TEST(StubTest, StepClockStubAnswersFromItsThreadsSlot) {
+  void* page = mmap(reinterpret_cast<void*>(kClockPageAddr), kClockPageSize, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (page == MAP_FAILED) GTEST_SKIP() << "the clock page's address is taken in this process";
+  std::vector<uint8_t> bytes = StepClockGettimeStub(kStepClockMagic);
+  ASSERT_EQ(bytes.size(), kStepStubFlagOffset + 1);
+  ASSERT_EQ(bytes[kStepStubFlagOffset], 0);
+  ExecutableCode unflagged(bytes);
+  bytes[kStepStubFlagOffset] = 1;
+  ExecutableCode code(bytes);
+  auto stub = code.As<int (*)(clockid_t, timespec*)>();
+
+  auto* header = static_cast<ClockPageHeader*>(page);
+  header->magic = kClockPageMagic;
+  header->tick_ns = 1000;
+  header->id_mask = (1u << CLOCK_REALTIME) | (1u << CLOCK_MONOTONIC);
+  header->base_ns[CLOCK_REALTIME] = 1'600'000'000'000'000'000;
+  header->base_ns[CLOCK_MONOTONIC] = 100'000'000'000;
+  const pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
+  auto* slot = reinterpret_cast<ClockPageSlot*>(ClockPageSlotAddr(tid));
+  *slot = {tid, 999'999'500, INT64_MAX, 0};
+
+  timespec ts{};
+  ASSERT_EQ(stub(CLOCK_MONOTONIC, &ts), 0);
+  EXPECT_EQ(ts.tv_sec, 100);  // 100 s + 999'999'500 ns: the carry into seconds
+  EXPECT_EQ(ts.tv_nsec, 999'999'500);
+  EXPECT_EQ(slot->elapsed_ns, 1'000'000'500);
+  ASSERT_EQ(stub(CLOCK_REALTIME, &ts), 0);
+  EXPECT_EQ(ts.tv_sec, 1'600'000'001);
+  EXPECT_EQ(ts.tv_nsec, 500);
+  EXPECT_EQ(slot->elapsed_ns, 1'000'001'500);
+
+  // Each of these goes to the supervisor: ts = 0 ns, the slot unmoved.
+  auto expect_marked = [&](const char* why, clockid_t id = CLOCK_MONOTONIC) {
+    const int64_t elapsed = slot->elapsed_ns;
+    timespec t{7, 7};
+    EXPECT_EQ(stub(id, &t), 0) << why;
+    EXPECT_EQ(t.tv_sec, 0) << why;
+    EXPECT_EQ(t.tv_nsec, 0) << why;
+    EXPECT_EQ(slot->elapsed_ns, elapsed) << why;
+  };
+  expect_marked("an id without its bit", CLOCK_BOOTTIME);
+  slot->limit_ns = slot->elapsed_ns + 1000;
+  expect_marked("the read would reach the limit (a timer deadline)");
+  slot->limit_ns = slot->elapsed_ns + 1001;
+  ASSERT_EQ(stub(CLOCK_MONOTONIC, &ts), 0);
+  EXPECT_EQ(ts.tv_nsec, 1'500);  // just below it: still in-process
+  slot->limit_ns = INT64_MIN;
+  expect_marked("the supervisor must see the next read");
+  slot->limit_ns = INT64_MAX;
+  slot->tid = tid + 128;
+  expect_marked("another thread's slot");
+  slot->tid = tid;
+  header->base_ns[CLOCK_REALTIME] = -2'000'000'000;
+  expect_marked("a time before 1970", CLOCK_REALTIME);
+  header->base_ns[CLOCK_REALTIME] = INT64_MAX;
+  expect_marked("an overflowing time", CLOCK_REALTIME);
+  const int64_t saved = slot->elapsed_ns;
+  slot->elapsed_ns = INT64_MAX - 10;
+  expect_marked("an overflowing step");
+  slot->elapsed_ns = saved;
+  header->magic = 0;
+  expect_marked("no header");
+  header->magic = kClockPageMagic;
+  {
+    const int64_t elapsed = slot->elapsed_ns;
+    timespec t{7, 7};
+    EXPECT_EQ(unflagged.As<int (*)(clockid_t, timespec*)>()(CLOCK_MONOTONIC, &t), 0);
+    EXPECT_EQ(t.tv_sec, 0) << "the flag is not set: no page is looked at";
+    EXPECT_EQ(slot->elapsed_ns, elapsed);
+  }
+  // Other ids still make the plain syscall.
+  EXPECT_EQ(stub(12345, &ts), -EINVAL);
+  munmap(page, kClockPageSize);
+}
+
+// The setup request: a forked child stands in for the supervisor with a
+// SIGSYS handler (SECCOMP_RET_TRAP on clock_gettime) that answers the
+// first marked read with kStepStubSetup and records the report that
+// follows.
+namespace setup_probe {
+volatile int64_t calls = 0;
+volatile int64_t reported[4] = {};  // rdi, rsi, r8, r9 of the report
+void OnSigsys(int, siginfo_t*, void* uc_void) {
+  auto* uc = static_cast<ucontext_t*>(uc_void);
+  greg_t* r = uc->uc_mcontext.gregs;
+  calls = calls + 1;
+  if (static_cast<uint64_t>(r[REG_R8]) == kStepStubSetupDone) {
+    reported[0] = r[REG_RDI];
+    reported[1] = r[REG_RSI];
+    reported[2] = r[REG_R8];
+    reported[3] = r[REG_R9];
+    r[REG_RAX] = 0;
+    return;
+  }
+  auto* ts = reinterpret_cast<timespec*>(r[REG_RSI]);
+  ts->tv_sec = 5;
+  ts->tv_nsec = 6;
+  r[REG_RAX] = kStepStubSetup;
+}
+}  // namespace setup_probe
+
+TEST(StubTest, StepClockStubMapsThePageWhenAsked) {
+  ExecutableCode code(StepClockGettimeStub(kStepClockMagic));
+  const uint64_t flag = reinterpret_cast<uint64_t>(code.As<void*>()) + kStepStubFlagOffset;
+  WaitingChild child([&code](WaitingChild::Results& out) {
+    struct sigaction sa {};
+    sa.sa_sigaction = setup_probe::OnSigsys;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSYS, &sa, nullptr);
+    sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clock_gettime, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog prog{sizeof filter / sizeof filter[0], filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+      out[0] = -2;
+      return;
+    }
+    timespec ts{};
+    out[0] = code.As<int (*)(clockid_t, timespec*)>()(CLOCK_MONOTONIC, &ts);
+    out[1] = ts.tv_sec * 10 + ts.tv_nsec;
+    out[2] = setup_probe::calls;
+    out[3] = setup_probe::reported[0];
+    out[4] = setup_probe::reported[1];
+    out[5] = setup_probe::reported[3];
+    // The page is there, read-write.
+    *reinterpret_cast<volatile int64_t*>(kClockPageAddr + kClockPageSize - 8) = 1;
+    out[6] = 1;
+  });
+  const WaitingChild::Results got = child.Release();
+  if (got[0] == -2) GTEST_SKIP() << "no seccomp filter in this environment";
+  EXPECT_EQ(got[0], 0);
+  EXPECT_EQ(got[1], 56) << "the time the 'supervisor' wrote is kept";
+  EXPECT_EQ(got[2], 2) << "the read, then the report";
+  EXPECT_EQ(static_cast<uint64_t>(got[3]), kClockPageAddr);
+  EXPECT_EQ(static_cast<uint64_t>(got[4]), flag) << "the report names the stub's flag";
+  EXPECT_EQ(static_cast<uint64_t>(got[5]), kClockPageAddr) << "what mmap returned";
+  EXPECT_EQ(got[6], 1);
 }
 
 TEST(StubTest, GetrandomStubRefusesTheStateQueryAndForwardsReads) {

@@ -29,6 +29,36 @@ TEST(TimeTest, DatePrintsTheRequestedTime) {
   EXPECT_EQ(Twice({"--time=2020-01-01T02:00:00+02:00"}, {"date", "-u", "+%T"}), "00:00:00\n");
 }
 
+// --clock=step answers a process's clock reads from its clock page
+// (determinism/time_module.h) instead of a round trip to the supervisor,
+// and must answer exactly what the supervisor would. --record keeps every
+// read coming to the supervisor, so the two runs are compared line by
+// line (threads, fork, vfork + exec, sleep, a timer, a timed wait; see
+// the probe), with exact values where the rules fix them; --verbose shows
+// which reads still came to the supervisor.
+TEST(TimeTest, ClockPageAnswersExactlyAsTheSupervisorWould) {
+  const std::string dir = MakeTempDir();
+  Output paged = Detrun({kStart, "--verbose", "--", Probe("clock_page")});
+  Output supervised =
+      Detrun({kStart, "--verbose", "--record=" + dir + "/t.trace", "--", Probe("clock_page")});
+  RemoveTree(dir);
+  ASSERT_EQ(paged.exit_code, 0) << paged.err;
+  ASSERT_EQ(supervised.exit_code, 0) << supervised.err;
+  EXPECT_EQ(paged.out, supervised.out);
+  // 300 reads per loop, 1 ms apart, from 100 s; threads start from their
+  // creator's clock; a parent takes its reaped child's later clock.
+  EXPECT_THAT(paged.out, HasSubstr("main 100000000000 100299000000\n"
+                                   "thread0 100300000000 100599000000\n"));
+  EXPECT_THAT(paged.out, HasSubstr("fork child 100301000000 100600000000\n"
+                                   "after fork 100601000000\n"));
+  EXPECT_THAT(paged.out, HasSubstr("after spawn 100604000000 status 0\n"
+                                   "after sleep 100615000000\n"));
+  EXPECT_THAT(paged.out, HasSubstr("timedwait rc 110 "));
+  auto reads = [](const std::string& err) { return RegexMatches(err, "clock_gettime\\(").size(); };
+  EXPECT_GT(reads(supervised.err), 2000u);
+  EXPECT_LT(reads(paged.err), 40u) << paged.err;
+}
+
 TEST(TimeTest, NanosecondDateIsIdenticalAcrossRunsAndDiffersAcrossTimes) {
   std::string a = Twice({kStart}, {"date", "+%s%N"});
   EXPECT_THAT(a, StartsWith("1577836800"));
