@@ -32,6 +32,7 @@
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -101,12 +102,17 @@ static void Sender(const char* parent_host_pid, pid_t parent) {
   _exit(0);
 }
 
-// The second thread of mt* calls: blocks every signal, and waits for a
-// byte on `arg` (a pipe's read end).
+// The second thread of mt* calls: blocks every signal, says so, and waits
+// for a byte on `arg` (a pipe's read end). The caller waits for it to
+// block them before a signal can come: in --clock=step the timer's signal
+// is sent as soon as the sleep starts, and a worker that has not blocked
+// it yet could take it.
+static sem_t g_worker_blocked;
 static void* BlockedWorker(void* arg) {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL);
+  sem_post(&g_worker_blocked);
   char c;
   if (read(*(int*)arg, &c, 1) != 1) _exit(4);
   return NULL;
@@ -164,8 +170,11 @@ static void RunCase(const char* call, int restart, int use_timer, const char* ho
   pthread_t worker;
   if (strncmp(call, "mt", 2) == 0) {
     if (pipe2(worker_pipe, O_CLOEXEC) != 0 ||
+        sem_init(&g_worker_blocked, 0, 0) != 0 ||
         pthread_create(&worker, NULL, BlockedWorker, &worker_pipe[0]) != 0) {
       exit(1);
+    }
+    while (sem_wait(&g_worker_blocked) != 0) {
     }
   }
   pid_t sender = 0;
