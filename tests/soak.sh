@@ -120,7 +120,9 @@ tar -C "$work" -cf - tree | gzip -1 > "$work/tree.tar.gz"
 "$probes/timers" posix_thread timerfd_epoll >/dev/null
 "$probes/static_true"
 seq 1 2000 | sort -rn | head -n 1 >/dev/null
-sleep 1000 & kill -KILL $! ; wait $! || true
+# The killed one must still be there: `sleep infinity` blocks until a signal
+# (a step-clock `sleep 1000` returns at once and can be gone before the kill).
+sleep infinity & kill -KILL $! ; wait $! || true
 # The stopped one waits on a FIFO until continued: a sleep could end first
 # (a step-clock sleep returns at once), and then `kill -STOP` fails.
 head -c 1 "$work/go.fifo" >/dev/null & kill -STOP $! ; kill -CONT $! ; echo > "$work/go.fifo" ; wait $!
@@ -210,9 +212,9 @@ done_count=$(grep -c '^ok ' "$work/iterations" || true)
 say "$done_count iterations in $((SECONDS - start))s; detrun exit status $status"
 if (( status != 0 )); then
   tail -n 5 "$work/iterations" >&2
-  # Without the shell's "Killed sleep 1000" line of every iteration; 80
+  # Without the shell's "Killed sleep infinity" line of every iteration; 80
   # lines hold a Python fault handler's stacks of all 9 threads.
-  grep -v 'Killed[[:space:]]*sleep 1000' "$work/stderr" | tail -n 80 >&2 || true
+  grep -v 'Killed[[:space:]]*sleep infinity' "$work/stderr" | tail -n 80 >&2 || true
   fail "detrun exited with status $status"
 fi
 (( done_count >= 2 )) || fail "only $done_count iterations completed in ${seconds}s"
