@@ -209,14 +209,11 @@ class Module {
   // returned from that call).
   virtual void BeforeNotification(SyscallContext& ctx) { (void)ctx; }
 
-  // Called for every notification after its handler chose `response`, just
+  // Called for every notification after its handler chose the answer, just
   // before the supervisor sends (or holds) it: the thread is still stopped
   // in the call, so state the process keeps in its own memory can be
   // written back here (the step clock's page, time_module.h).
-  virtual void AfterNotification(SyscallContext& ctx, const Response& response) {
-    (void)ctx;
-    (void)response;
-  }
+  virtual void AfterNotification(SyscallContext& ctx) { (void)ctx; }
 
   // A process exited (it is a zombie or already reaped); `threads` are the
   // states of its threads as they last were. Called before they are dropped.

@@ -788,7 +788,7 @@ class Supervisor::Loop {
         }
       }
       memory_.set_write_tap(nullptr);
-      for (Module* m : s_.modules_) m->AfterNotification(ctx, response);
+      for (Module* m : s_.modules_) m->AfterNotification(ctx);
       for (AnswerObserver* o : s_.observers_) o->OnAnswer(*thread, n, response, module);
     }
     if (response.hold_until_ns >= 0) {

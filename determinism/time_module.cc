@@ -247,7 +247,7 @@ std::optional<int64_t> TimeModule::Read(const ThreadState& thread, int64_t id) {
 
 std::optional<uint64_t> TimeModule::ReadTsc(const ThreadState& thread) {
   // A trap stop, not a call: the thread may have read clocks in-process.
-  if (VirtualClock& clock = ClockOf(thread); clock.in_page) PullFromPage(nullptr, clock);
+  PullFromPage(nullptr, ClockOf(thread));
   std::optional<int64_t> ns = Peek(thread, CLOCK_MONOTONIC);
   if (!ns || *ns < 0) return std::nullopt;
   VirtualClock& clock = ClockOf(thread);
@@ -281,16 +281,13 @@ void TimeModule::OnProcessExit(const ProcessState& process,
 
 void TimeModule::BeforeNotification(SyscallContext& ctx) {
   if (ctx.scheduler != nullptr) scheduler_ = ctx.scheduler;
-  if (VirtualClock& clock = ClockOf(ctx.thread); clock.in_page) {
-    PullFromPage(&ctx, clock);
-    clock.sync_next_read = false;
-  }
+  VirtualClock& clock = ClockOf(ctx.thread);
+  PullFromPage(&ctx, clock);
+  clock.sync_next_read = false;
   FinishWait(ctx);
-  ThreadState& thread = ctx.thread;
-  auto it = unabsorbed_.find(thread.process->pid);
+  auto it = unabsorbed_.find(ctx.thread.process->pid);
   if (it == unabsorbed_.end()) return;
   std::vector<ExitedChild>& children = it->second;
-  VirtualClock& clock = ClockOf(thread);
   std::erase_if(children, [&](ExitedChild& c) {
     // Signal 0 to a zombie succeeds; once reaped the pidfd answers ESRCH.
     if (c.pidfd.ok() && syscall(SYS_pidfd_send_signal, c.pidfd.get(), 0, nullptr, 0) == 0) {
@@ -452,9 +449,9 @@ int64_t TimeModule::PageLimit(const VirtualClock& clock) const {
 
 namespace {
 
-// The slot fields of thread `tid` at `offset`, by one process_vm_readv or
-// _writev (the page is ordinary writable memory).
-// `tid` as detrun sees it, `own_tid` as the program does.
+// The slot fields at `offset` of thread `tid` (as detrun sees it; `own_tid`
+// as the program does), by one process_vm_readv or _writev (the page is
+// ordinary writable memory).
 bool SlotIo(pid_t tid, pid_t own_tid, size_t offset, int64_t* fields, size_t count, bool write) {
   iovec local{fields, count * sizeof *fields};
   iovec remote{reinterpret_cast<void*>(ClockPageSlotAddr(own_tid) + offset), local.iov_len};
@@ -467,18 +464,17 @@ bool SlotIo(pid_t tid, pid_t own_tid, size_t offset, int64_t* fields, size_t cou
 
 void TimeModule::PullFromPage(SyscallContext* ctx, VirtualClock& clock) {
   int64_t elapsed = 0;
-  if (!SlotIo(clock.tid, clock.own_tid, offsetof(ClockPageSlot, elapsed_ns), &elapsed, 1,
-              /*write=*/false))
+  if (!clock.in_page || !SlotIo(clock.tid, clock.own_tid, offsetof(ClockPageSlot, elapsed_ns),
+                                &elapsed, 1, /*write=*/false)) {
     return;
+  }
   // Checked after the read: what was read is that thread's, still waiting.
   if (ctx != nullptr && !ctx->memory.IsValid(ctx->notification.id)) return;
   clock.elapsed_ns = clock.page_elapsed_ns = elapsed;
 }
 
-void TimeModule::AfterNotification(SyscallContext& ctx, const Response& response) {
-  (void)response;
-  VirtualClock& clock = ClockOf(ctx.thread);
-  PushToPage(&ctx, clock, /*with_elapsed=*/true);
+void TimeModule::AfterNotification(SyscallContext& ctx) {
+  PushToPage(&ctx, ClockOf(ctx.thread), /*with_elapsed=*/true);
 }
 
 void TimeModule::PushToPage(SyscallContext* ctx, VirtualClock& clock, bool with_elapsed) {

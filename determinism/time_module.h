@@ -302,7 +302,7 @@ class TimeModule : public Module {
   uint64_t rewrite_seq_ = 0;
 
   void BeforeNotification(SyscallContext& ctx) override;
-  void AfterNotification(SyscallContext& ctx, const Response& response) override;
+  void AfterNotification(SyscallContext& ctx) override;
 
   // The clock page (--clock=step without --record): each process that
   // reads its clocks gets a page at kClockPageAddr (vdso/vdso_patch.h)
@@ -333,7 +333,7 @@ class TimeModule : public Module {
   void RegisterInPage(SyscallContext& ctx, ClockPage& page);
   // The step stub reported its mmap (kStepStubSetupDone).
   Response FinishPageSetup(SyscallContext& ctx);
-  // Reads `clock`'s slot back; `ctx`: the notification its thread waits
+  // Reads `clock`'s slot back, when it has one; `ctx`: the notification its thread waits
   // in (checked still pending after the read), or nullptr at a ptrace
   // stop or for a thread that is not stopped.
   void PullFromPage(SyscallContext* ctx, VirtualClock& clock);

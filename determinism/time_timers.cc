@@ -331,7 +331,7 @@ void TimeModule::ScheduleFallback(const std::shared_ptr<VirtualTimer>& timer) {
       // be written like a stopped thread's.)
       // Written before the signal that wakes it is sent.
       VirtualClock& c = *clock->second;
-      if (c.in_page) PullFromPage(nullptr, c);
+      PullFromPage(nullptr, c);
       c.elapsed_ns = std::max(c.elapsed_ns, t->deadline);
       PushToPage(nullptr, c, /*with_elapsed=*/true);
       FireDue(c);
