@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <ctime>
+#include <iterator>
 
 #include "core/child_memory.h"
 #include "core/process_table.h"
@@ -394,7 +395,7 @@ Response TimeModule::FinishPageSetup(SyscallContext& ctx) {
   header.magic = kClockPageMagic;
   header.owner = static_cast<uint64_t>(ctx.thread.process->pid);
   header.tick_ns = tick_ns_;
-  for (int id = 0; id < 12; ++id) {
+  for (int id = 0; id < static_cast<int>(std::size(header.base_ns)); ++id) {
     std::optional<int64_t> base = Base(id);
     if (!base) continue;
     header.id_mask |= uint64_t{1} << id;
@@ -428,7 +429,7 @@ void TimeModule::RegisterInPage(SyscallContext& ctx, ClockPage& page) {
   // pid namespace.
   const std::optional<pid_t> own_tid = OwnTidOf(ctx.thread.tid);
   if (!own_tid || *own_tid <= 0) return;
-  pid_t& owner = page.owners[static_cast<size_t>(*own_tid) & (kClockPageSlots - 1)];
+  pid_t& owner = page.owners[ClockPageSlotIndex(*own_tid)];
   if (owner != 0) return;  // another thread's (tids equal mod 128): marked reads
   const ClockPageSlot slot{*own_tid, clock.elapsed_ns, PageLimit(clock), 0};
   const Notification& n = ctx.notification;
@@ -501,7 +502,7 @@ void TimeModule::LeavePage(SyscallContext& ctx, VirtualClock& clock) {
   clock.in_page = false;
   auto it = pages_.find(ctx.thread.process->pid);
   if (it == pages_.end()) return;
-  pid_t& owner = it->second.owners[static_cast<size_t>(clock.own_tid) & (kClockPageSlots - 1)];
+  pid_t& owner = it->second.owners[ClockPageSlotIndex(clock.own_tid)];
   if (owner != clock.own_tid) return;
   owner = 0;
   const int64_t free_tid = 0;

@@ -327,9 +327,9 @@ void TimeModule::ScheduleFallback(const std::shared_ptr<VirtualTimer>& timer) {
     auto clock = clocks_.find(t->driver);
     if (config_.clock == ClockMode::kStep && clock != clocks_.end()) {
       // The program waited for it in real time: its clock is there now.
-      // (Blocked, or it would have read its way there: its page slot can
-      // be written like a stopped thread's.)
-      // Written before the signal that wakes it is sent.
+      // The thread is blocked (a reading one would have read its way
+      // there), so its page slot is written like a stopped thread's, and
+      // before the signal that wakes it is sent.
       VirtualClock& c = *clock->second;
       PullFromPage(nullptr, c);
       c.elapsed_ns = std::max(c.elapsed_ns, t->deadline);

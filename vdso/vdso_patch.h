@@ -208,9 +208,12 @@ struct ClockPageSlot {
   int64_t reserved;
 };
 static_assert(sizeof(ClockPageHeader) == 136 && sizeof(ClockPageSlot) == 32);
+// The slot of the thread the program knows as `tid` (the stub's tid & 127).
+inline size_t ClockPageSlotIndex(pid_t tid) {
+  return static_cast<size_t>(tid) & (kClockPageSlots - 1);
+}
 inline uint64_t ClockPageSlotAddr(pid_t tid) {
-  return kClockPageAddr + kClockPageSlotsOffset +
-         (static_cast<uint64_t>(tid) & (kClockPageSlots - 1)) * sizeof(ClockPageSlot);
+  return kClockPageAddr + kClockPageSlotsOffset + ClockPageSlotIndex(tid) * sizeof(ClockPageSlot);
 }
 
 // time(tloc): returns `sec`, also stored at tloc when not NULL. 19 bytes.
