@@ -9,8 +9,15 @@
 //   notify_floor N tsd     as write, with only the child trapping rdtsc
 //                          (PR_SET_TSC): each switch then rewrites CR4
 //
+//   notify_floor N MODE SPIN   the child first spins SPIN iterations of an
+//                          empty loop before each call, as a program works
+//                          between its calls: the supervisor then sleeps
+//                          between notifications, and how it is woken
+//                          (recv against epoll) shows
+//
 // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP is set (Linux 6.6+). Prints the mean
-// per call, timed by the parent over all N.
+// per call, timed by the parent over all N, and with SPIN the spin's own
+// time, measured in the parent before the run.
 #define _GNU_SOURCE
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -75,17 +82,24 @@ static int ReceiveFd(int sock) {
   return fd;
 }
 
+// Work between calls, which no compiler removes.
+static void Spin(long iterations) {
+  for (volatile long i = 0; i < iterations; ++i) {
+  }
+}
+
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: notify_floor N recv|epoll|write|tsd\n");
+  if (argc != 3 && argc != 4) {
+    fprintf(stderr, "usage: notify_floor N recv|epoll|write|tsd [SPIN]\n");
     return 2;
   }
   const long n = atol(argv[1]);
+  const long spin = argc == 4 ? atol(argv[3]) : 0;
   const char* mode = argv[2];
   const int use_epoll = strcmp(mode, "recv") != 0;
   const int write_back = strcmp(mode, "write") == 0 || strcmp(mode, "tsd") == 0;
   const int child_tsd = strcmp(mode, "tsd") == 0;
-  if (n <= 0 || (use_epoll && !write_back && strcmp(mode, "epoll") != 0)) {
+  if (n <= 0 || spin < 0 || (use_epoll && !write_back && strcmp(mode, "epoll") != 0)) {
     fprintf(stderr, "notify_floor: bad arguments\n");
     return 2;
   }
@@ -110,8 +124,17 @@ int main(int argc, char** argv) {
     char go;
     if (read(sv[0], &go, 1) != 1) _exit(4);
     char buf[16];
-    for (long i = 0; i < n; ++i) syscall(SYS_getppid, buf);
+    for (long i = 0; i < n; ++i) {
+      Spin(spin);
+      syscall(SYS_getppid, buf);
+    }
     _exit(0);
+  }
+  double spin_ns = 0;
+  if (spin > 0) {
+    const double t = Now();
+    for (long i = 0; i < n; ++i) Spin(spin);
+    spin_ns = (Now() - t) * 1e9 / n;
   }
   const int listener = ReceiveFd(sv[1]);
   if (listener < 0) return 1;
@@ -144,6 +167,11 @@ int main(int argc, char** argv) {
   const double seconds = Now() - start;
   int status;
   waitpid(child, &status, 0);
-  printf("%.0f ns per call\n", seconds * 1e9 / n);
+  if (spin > 0) {
+    printf("%.0f ns per call, of which the child's spin takes %.0f ns\n", seconds * 1e9 / n,
+           spin_ns);
+  } else {
+    printf("%.0f ns per call\n", seconds * 1e9 / n);
+  }
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }

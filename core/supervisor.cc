@@ -5,16 +5,16 @@
 #include <linux/audit.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
-#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/timerfd.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +34,7 @@
 #include "absl/strings/str_format.h"
 #include "core/leak_checks.h"
 #include "core/linux_compat.h"
+#include "core/notification_wait.h"
 #include "core/syscall_table.h"
 #include "core/tsc_trap.h"
 #include "core/virtual_files.h"
@@ -46,7 +47,6 @@ constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP};
 
 // epoll tags: the kind in the top byte, an id (pid/tid) below.
 enum Tag : uint64_t {
-  kTagListener = 1,
   kTagSignal = 2,
   kTagExecStatus = 3,
   kTagProcessExit = 4,
@@ -551,9 +551,9 @@ class Supervisor::Loop {
     Watch(hold_timer_.get(), MakeTag(kTagHoldTimer));
     const int listener = launched_.listener.get();
     if (listener >= 0) {
-      // Wake the supervisor on the notifying task's CPU: about 6 µs per
-      // notification instead of about 45 µs (Linux 6.6+; older kernels
-      // just run slower).
+      // Wake the supervisor's thread on the notifying task's CPU, which
+      // only a thread blocked in RECV gets (core/notification_wait.h;
+      // Linux 6.6+, older kernels just run slower).
       ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
       seccomp_notif_sizes sizes{};
       if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) {
@@ -561,7 +561,6 @@ class Supervisor::Loop {
       }
       request_.resize(std::max<size_t>(sizes.seccomp_notif, sizeof(seccomp_notif)));
       response_.resize(std::max<size_t>(sizes.seccomp_notif_resp, sizeof(seccomp_notif_resp)));
-      Watch(listener, MakeTag(kTagListener));
       s_.table_->SetRoot(launched_.command_pid);
     }
     for (auto& [fd, on_ready] : s_.watched_fds_) {
@@ -575,18 +574,47 @@ class Supervisor::Loop {
     // switching between them does not rewrite CR4 (core/tsc_trap.h).
     std::optional<SupervisorTscTrap> tsc_trap;
     if (s_.keep_traced_) tsc_trap.emplace();
+    // After the trap, which the waker inherits.
+    std::unique_ptr<NotificationWait> wait;
+    if (listener >= 0) {
+      absl::StatusOr<std::unique_ptr<NotificationWait>> started =
+          NotificationWait::Start(epoll_.get());
+      if (!started.ok()) return started.status();
+      wait = std::move(*started);
+      // Ptrace stops and exits of children wake the loop directly.
+      if (absl::Status st = wait->CatchSignal(SIGCHLD); !st.ok()) return st;
+    }
     if (absl::Status st = Go(launched_); !st.ok()) return st;
 
     epoll_event events[64];
+    auto* req = reinterpret_cast<seccomp_notif*>(request_.data());
     while (!root_done_) {
-      int n = epoll_wait(epoll_.get(), events, 64, -1);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return absl::ErrnoToStatus(errno, "epoll_wait");
+      // Blocks in RECV, or in epoll_wait where there is no listener
+      // (--native).
+      bool received = false;
+      bool child_signal = false;
+      const bool block_in_epoll = wait == nullptr;  // this round's, before any reset
+      if (wait != nullptr) {
+        memset(request_.data(), 0, request_.size());
+        absl::StatusOr<NotificationWait::Result> r = wait->Wait(listener, req);
+        if (!r.ok()) return r.status();
+        received = *r == NotificationWait::Result::kNotification;
+        // Every filtered task is gone (RECV then fails at once with
+        // ENOENT): the root's exit follows; wait for it in epoll_wait,
+        // with SIGCHLD back on the signalfd.
+        const bool gone = *r == NotificationWait::Result::kGone && ListenerHungUp();
+        if (gone) wait->ReleaseSignals();
+        child_signal = wait->TakeCaught(SIGCHLD);
+        if (gone) wait.reset();
       }
       // Exits first: a pid may be reused only after its owner exited, so
-      // handling exits before notifications keeps identities straight.
-      bool listener_ready = false;
+      // handling exits before notifications keeps identities straight. The
+      // set is drained on every notification for that reason.
+      int n;
+      do {
+        n = epoll_wait(epoll_.get(), events, 64, block_in_epoll ? -1 : 0);
+      } while (n < 0 && errno == EINTR);
+      if (n < 0) return absl::ErrnoToStatus(errno, "epoll_wait");
       bool deferred_ready = false;
       for (int i = 0; i < n; ++i) {
         uint64_t tag = events[i].data.u64;
@@ -596,20 +624,16 @@ class Supervisor::Loop {
           case kTagProcessExit: s_.table_->OnExitReady(TagId(tag), false); break;
           case kTagThreadExit: s_.table_->OnExitReady(TagId(tag), true); break;
           case kTagHoldTimer: deferred_ready = true; break;
-          case kTagModuleFd: RunWatcher(TagId(tag), events[i].events); break;
-          case kTagListener:
-            if (events[i].events & EPOLLIN) {
-              listener_ready = true;
-            } else if (events[i].events & (EPOLLHUP | EPOLLERR)) {
-              // Every filtered process is gone; the root's exit follows.
-              epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener, nullptr);
-            }
+          case kTagModuleFd:
+            RunWatcher(TagId(tag), events[i].events);
             break;
         }
       }
-      if (listener_ready && !root_done_) {
-        if (absl::Status st = HandleNotification(); !st.ok()) return st;
-      }
+      if (child_signal) ReapChildren();
+      if (wait != nullptr) wait->Rearm();
+      // Once received, a call is answered even if the root ended meanwhile:
+      // it cannot be taken back, and the thread may outlive the root.
+      if (received) HandleReceived();
       if (deferred_ready && !root_done_) {
         if (absl::Status st = RunDeferred(); !st.ok()) return st;
       }
@@ -620,6 +644,11 @@ class Supervisor::Loop {
         kill(-launched_.pid, SIGKILL);
         kill(launched_.pid, SIGKILL);
       }
+    }
+    if (wait != nullptr) {
+      // Before DrainExits, whose epoll_wait must see no signal. A SIGCHLD
+      // the handler took is not lost: KillAllDescendants reaps everything.
+      wait.reset();
     }
     DrainExits(events);
     KillAllDescendants();
@@ -651,6 +680,11 @@ class Supervisor::Loop {
     ev.events = EPOLLIN;
     ev.data.u64 = tag;
     epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
+  }
+
+  bool ListenerHungUp() const {
+    pollfd p{launched_.listener.get(), POLLIN, 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
   }
 
   // Raised after the fork, so the command keeps detrun's original limit:
@@ -746,14 +780,21 @@ class Supervisor::Loop {
     }
   }
 
-  absl::Status HandleNotification() {
-    auto* req = reinterpret_cast<seccomp_notif*>(request_.data());
+  // Receives one notification that poll() says is waiting, and answers it.
+  absl::Status ReceiveAndHandle() {
     memset(request_.data(), 0, request_.size());
-    if (ioctl(launched_.listener.get(), SECCOMP_IOCTL_NOTIF_RECV, req) != 0) {
+    if (ioctl(launched_.listener.get(), SECCOMP_IOCTL_NOTIF_RECV, request_.data()) != 0) {
       // ENOENT: the task died before we received it; EINTR: retry later.
       if (errno == ENOENT || errno == EINTR) return absl::OkStatus();
       return absl::ErrnoToStatus(errno, "SECCOMP_IOCTL_NOTIF_RECV");
     }
+    HandleReceived();
+    return absl::OkStatus();
+  }
+
+  // Answers the notification in request_.
+  void HandleReceived() {
+    const auto* req = reinterpret_cast<const seccomp_notif*>(request_.data());
     Notification n;
     n.id = req->id;
     n.tid = static_cast<pid_t>(req->pid);
@@ -796,7 +837,6 @@ class Supervisor::Loop {
     } else {
       Send(n, response);
     }
-    return absl::OkStatus();
   }
 
   // Deferred work (held answers, module callbacks), earliest first, run
@@ -922,7 +962,7 @@ class Supervisor::Loop {
     for (;;) {
       pollfd p{launched_.listener.get(), POLLIN, 0};
       if (p.fd < 0 || poll(&p, 1, 0) != 1 || !(p.revents & POLLIN)) break;
-      if (absl::Status st = HandleNotification(); !st.ok()) return st;
+      if (absl::Status st = ReceiveAndHandle(); !st.ok()) return st;
     }
     const int64_t now = MonotonicNs();
     while (!deferred_.empty() && deferred_.top().at_ns <= now) {
