@@ -116,6 +116,13 @@ absl::StatusOr<std::unique_ptr<NotificationWait>> NotificationWait::Start(int ep
     return absl::ErrnoToStatus(errno, "epoll_ctl (eventfd)");
   }
 
+  // Blocked in the supervisor's thread except inside Wait() (and in the
+  // waker always); taken by the handler while it waits.
+  sigemptyset(&w->wait_set_);
+  sigaddset(&w->wait_set_, WakeSignal());
+  sigset_t previous;
+  pthread_sigmask(SIG_BLOCK, &w->wait_set_, &previous);
+  w->wake_was_blocked_ = sigismember(&previous, WakeSignal()) == 1;
   struct sigaction action {};
   action.sa_sigaction = OnWakeSignal;
   action.sa_flags = SA_SIGINFO | SA_RESTART;
@@ -123,12 +130,8 @@ absl::StatusOr<std::unique_ptr<NotificationWait>> NotificationWait::Start(int ep
   if (sigaction(WakeSignal(), &action, &w->previous_action_) != 0) {
     return absl::ErrnoToStatus(errno, "sigaction");
   }
-  // The supervisor's thread must take the signal, the waker none.
-  sigset_t wake;
-  sigemptyset(&wake);
-  sigaddset(&wake, WakeSignal());
-  pthread_sigmask(SIG_UNBLOCK, &wake, nullptr);
-  sigset_t all, previous;
+  w->installed_ = true;
+  sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &previous);
   w->waker_ = std::thread([p = w.get()] { p->WakerLoop(); });
@@ -146,8 +149,19 @@ NotificationWait::~NotificationWait() {
     Futex(&acks_, FUTEX_WAKE, 1);
     waker_.join();
   }
-  sigaction(WakeSignal(), &previous_action_, nullptr);
   ReleaseSignals();
+  if (installed_) {
+    // A kick still pending (blocked) would take the previous action, by
+    // default the end of the process: taken here first.
+    sigset_t wake;
+    sigemptyset(&wake);
+    sigaddset(&wake, WakeSignal());
+    const timespec zero{};
+    while (sigtimedwait(&wake, nullptr, &zero) == WakeSignal()) {
+    }
+    sigaction(WakeSignal(), &previous_action_, nullptr);
+    if (!wake_was_blocked_) pthread_sigmask(SIG_UNBLOCK, &wake, nullptr);
+  }
   NotificationWait* self = this;
   active.compare_exchange_strong(self, nullptr);
 }
@@ -160,23 +174,23 @@ absl::Status NotificationWait::CatchSignal(int sig) {
   action.sa_sigaction = OnWakeSignal;
   action.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&action.sa_mask);
-  Caught c{sig, {}};
-  if (sigaction(sig, &action, &c.previous) != 0) return absl::ErrnoToStatus(errno, "sigaction");
-  caught_signals_.push_back(c);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, sig);
-  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  Caught c{sig, {}};
+  if (sigaction(sig, &action, &c.previous) != 0) return absl::ErrnoToStatus(errno, "sigaction");
+  caught_signals_.push_back(c);
+  sigaddset(&wait_set_, sig);
   return absl::OkStatus();
 }
 
 void NotificationWait::ReleaseSignals() {
+  // Blocked already (outside Wait()): one that comes from now on stays
+  // pending, for a signalfd.
   for (const Caught& c : caught_signals_) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, c.sig);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
     sigaction(c.sig, &c.previous, nullptr);
+    sigdelset(&wait_set_, c.sig);
   }
   caught_signals_.clear();
 }
@@ -201,15 +215,19 @@ void NotificationWait::WakerLoop() {
 }
 
 absl::StatusOr<NotificationWait::Result> NotificationWait::Wait(int listener, seccomp_notif* req) {
-  // `woken` is cleared before the caller drains, so that whatever comes
-  // during the drain sets it again and the next Wait() returns at once.
-  if (woken_.exchange(0) != 0) {
-    drain_pending_ = true;
-    return Result::kWoken;
-  }
-  const long r = IoctlUnlessSet(listener, SECCOMP_IOCTL_NOTIF_RECV, req, &woken_);
-  if (r == 0) return Result::kNotification;
+  // The signals are taken only here: any other call of the supervisor's
+  // thread runs to its end. (An interrupted SECCOMP_IOCTL_NOTIF_ADDFD with
+  // SECCOMP_ADDFD_FLAG_SEND, restarted, has already marked the call
+  // answered: the task's call returned 0 instead of the new descriptor.)
+  // Signals that came meanwhile run their handler as they are unblocked.
+  pthread_sigmask(SIG_UNBLOCK, &wait_set_, nullptr);
+  long r = -EINTR;
+  if (woken_.load() == 0) r = IoctlUnlessSet(listener, SECCOMP_IOCTL_NOTIF_RECV, req, &woken_);
+  pthread_sigmask(SIG_BLOCK, &wait_set_, nullptr);
+  if (r == 0) return Result::kNotification;  // `woken` stays for the next call
   if (r == -EINTR) {
+    // Cleared before the caller drains, so that whatever comes during the
+    // drain sets it again and the next Wait() returns at once.
     if (woken_.exchange(0) != 0) drain_pending_ = true;
     return Result::kWoken;  // or another handled signal: nothing to lose
   }

@@ -29,8 +29,12 @@
 // next notification) is closed like a restartable sequence: the check and
 // the syscall instruction are one short assembly sequence, and the
 // signal's handler moves an rip that lies between them to an exit that
-// returns -EINTR (InterruptedBeforeSyscall). kWakeSignal's handler has
-// SA_RESTART, so any other call the supervisor's thread is in restarts.
+// returns -EINTR (InterruptedBeforeSyscall). Outside Wait() the signals
+// stay blocked in the supervisor's thread, so no other call of it is ever
+// interrupted: a restarted SECCOMP_IOCTL_NOTIF_ADDFD with
+// SECCOMP_ADDFD_FLAG_SEND would have the task's call return 0 (the kernel
+// marks the call answered when the request is queued; seen as git reading
+// "/dev/urandom" from descriptor 0 forever).
 //
 // Life: Start() after the supervisor's signal mask is set (the waker
 // blocks every signal) and after SupervisorTscTrap (the waker inherits the
@@ -78,10 +82,11 @@ class NotificationWait {
   // The epoll set was drained: the waker may wait on it again.
   void Rearm();
 
-  // Signal `sig` (blocked until now, e.g. SIGCHLD) interrupts Wait()
-  // directly, without the waker's hop: its handler notes it and wakes the
-  // wait like kWakeSignal does. The caller's thread takes it; the
-  // destructor blocks it again and restores its action.
+  // Signal `sig` (e.g. SIGCHLD) interrupts Wait() directly, without the
+  // waker's hop: its handler notes it and wakes the wait like kWakeSignal
+  // does. It is blocked in the caller's thread except inside Wait() (and
+  // stays blocked after ReleaseSignals() or the destructor, which restore
+  // its action).
   absl::Status CatchSignal(int sig);
   // Whether `sig` came since the last call (CatchSignal).
   bool TakeCaught(int sig);
@@ -118,6 +123,9 @@ class NotificationWait {
   std::atomic<bool> stop_{false};
   UniqueFd waker_epoll_;  // the supervisor's epoll set and stop_fd_
   UniqueFd stop_fd_;      // an eventfd
+  sigset_t wait_set_;     // taken only inside Wait()
+  bool wake_was_blocked_ = false;  // kWakeSignal's state before Start()
+  bool installed_ = false;         // kWakeSignal's handler is ours
   struct sigaction previous_action_ {};
   struct Caught {
     int sig;

@@ -183,6 +183,57 @@ TEST(NotificationWaitTest, ReturnsNotificationsAndWakesForTheEpollSet) {
   EXPECT_EQ(*r, NotificationWait::Result::kWoken);
   EXPECT_EQ(set.Drain(), 1u);
   (*wait)->Rearm();
+  // Outside Wait() the wake signal is blocked: no other call is interrupted.
+  sigset_t mask;
+  pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+  EXPECT_EQ(sigismember(&mask, NotificationWait::WakeSignal()), 1);
+}
+
+// A caught signal wakes the wait directly; outside Wait() it waits, blocked,
+// for the next one; after ReleaseSignals() it stays pending (for a signalfd).
+TEST(NotificationWaitTest, CaughtSignalsWakeTheWaitAndAreNeverLost) {
+  NotifyingChild child;
+  ASSERT_GE(child.listener(), 0);
+  EpollWithEventfd set;
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &usr1, nullptr);
+  {
+    absl::StatusOr<std::unique_ptr<NotificationWait>> wait =
+        NotificationWait::Start(set.epoll.get());
+    ASSERT_TRUE(wait.ok()) << wait.status();
+    ASSERT_TRUE((*wait)->CatchSignal(SIGUSR1).ok());
+    std::thread sender([] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      kill(getpid(), SIGUSR1);
+    });
+    seccomp_notif req{};
+    absl::StatusOr<NotificationWait::Result> r = (*wait)->Wait(child.listener(), &req);
+    sender.join();
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(*r, NotificationWait::Result::kWoken);
+    EXPECT_TRUE((*wait)->TakeCaught(SIGUSR1));
+    EXPECT_FALSE((*wait)->TakeCaught(SIGUSR1));
+    (*wait)->Rearm();
+    // Sent between waits: held until the next one, which returns at once.
+    kill(getpid(), SIGUSR1);
+    EXPECT_FALSE((*wait)->TakeCaught(SIGUSR1));
+    r = (*wait)->Wait(child.listener(), &req);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(*r, NotificationWait::Result::kWoken);
+    EXPECT_TRUE((*wait)->TakeCaught(SIGUSR1));
+    (*wait)->Rearm();
+    (*wait)->ReleaseSignals();
+    kill(getpid(), SIGUSR1);
+    EXPECT_FALSE((*wait)->TakeCaught(SIGUSR1));
+  }
+  sigset_t pending;
+  sigpending(&pending);
+  EXPECT_EQ(sigismember(&pending, SIGUSR1), 1);
+  int sig = 0;
+  sigwait(&usr1, &sig);
+  pthread_sigmask(SIG_UNBLOCK, &usr1, nullptr);
 }
 
 // Many wake-ups at every moment of the loop: none may be lost. A lost one
