@@ -482,7 +482,9 @@ Determinism:
                         fstatat, statx) later than the start time read as
                         the start time, the SOURCE_DATE_EPOCH rule, so
                         archives of files written in the run are the same
-                        every time. Edits made after the start then look
+                        every time; so does the source time a Python .pyc
+                        records, so Python still runs its installed
+                        bytecode. Edits made after the start then look
                         no newer than older files: use real for
                         incremental builds (make, ninja).
                       real: file times as stored.

@@ -60,10 +60,11 @@ std::vector<std::string> CommandEnvironment(const Config& config) {
     env.push_back(absl::StrCat("SOURCE_DATE_EPOCH=", absl::ToUnixSeconds(config.start_time)));
   }
   if (config.fs_times == FsTimes::kClamp && !has_no_bytecode) {
-    // Under clamp the installed .pyc files look stale (their sources read
-    // as old as the start): without this, Python run as root would rewrite
-    // the system's __pycache__ with clamped times, a change to the host
-    // that outlives the run (README, "File times").
+    // Under clamp a .pyc Python writes (for a source whose .pyc is missing
+    // or stale) records the clamped time: without this, Python run as root
+    // would write it to the system's __pycache__, where it reads as stale
+    // outside detrun, a change to the host that outlives the run (README,
+    // "File times").
     env.push_back("PYTHONDONTWRITEBYTECODE=1");
   }
   return env;

@@ -12,8 +12,11 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/child_memory.h"
+#include "core/child_open.h"
 #include "core/child_path.h"
 #include "core/process_table.h"
+#include "core/unique_fd.h"
+#include "core/virtual_files.h"
 
 namespace detrun {
 
@@ -89,7 +92,9 @@ FileTime StartFileTime(const Config& config) {
 }
 
 FsTimesModule::FsTimesModule(const Config& config)
-    : clamp_(config.fs_times == FsTimes::kClamp), start_(StartFileTime(config)) {}
+    : clamp_(config.fs_times == FsTimes::kClamp),
+      landlock_(config.landlock_requested()),
+      start_(StartFileTime(config)) {}
 
 void FsTimesModule::Register(Registry& registry) {
   if (!clamp_) return;  // --fs-times=real: the host's times, at no cost
@@ -136,6 +141,14 @@ void FsTimesModule::Register(Registry& registry) {
                                   .buf = a[4]});
       },
       kWhy);
+  if (!landlock_ && start_.sec >= 0 && start_.sec <= UINT32_MAX) {
+    for (int nr : {SYS_open, SYS_openat, SYS_openat2}) {
+      registry.Notify(
+          nr, [this](SyscallContext& ctx) { return OpenPyc(ctx); },
+          "a .pyc's recorded source time later than --time reads as --time, as stat shows the "
+          "source's");
+    }
+  }
   // Noted, then run by the kernel: from then on, roots are checked.
   auto root_changes = [this](SyscallContext&) -> std::optional<Response> {
     root_may_differ_ = true;
@@ -248,6 +261,52 @@ std::optional<Response> FsTimesModule::Stat(SyscallContext& ctx, const StatCall&
   absl::Status written = ctx.memory.Write(n.id, n.tid, call.buf, &out, size);
   if (!written.ok()) return Response::Errno(ErrnoForMemoryStatus(written));
   return Response::Value(0);
+}
+
+std::optional<Response> FsTimesModule::OpenPyc(SyscallContext& ctx) {
+  absl::StatusOr<OpenCall> call = DecodeOpenCall(ctx.notification, ctx.memory);
+  if (!call.ok() || !LastComponent(call->target.path).ends_with(".pyc")) return std::nullopt;
+  constexpr uint64_t kNotARead = O_ACCMODE | O_CREAT | O_TRUNC | O_PATH | O_DIRECTORY | O_TMPFILE;
+  if ((call->flags & kNotARead) != 0 || call->lookup.resolve != 0) return std::nullopt;
+  const ChildTask task{ctx.notification.tid, ctx.process.pid, root_may_differ_};
+  absl::StatusOr<ChildPathAt> at = ResolveChildPath(task, call->target.dirfd, call->target.path,
+                                                    call->lookup.follow_final_symlink);
+  if (!at.ok()) return std::nullopt;
+  // Non-blocking: a FIFO named *.pyc must not hold the loop.
+  const int open_flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+                         (call->lookup.follow_final_symlink ? 0 : O_NOFOLLOW);
+  UniqueFd file(openat(at->dirfd, at->path.c_str(), open_flags));
+  struct stat st;
+  constexpr off_t kMaxSize = 64 << 20;
+  if (!file.ok() || fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 16 ||
+      st.st_size > kMaxSize) {
+    return std::nullopt;  // the kernel's own open, and its errors
+  }
+  std::string content(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n =
+        pread(file.get(), content.data() + done, content.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  if (done != content.size()) return std::nullopt;
+  auto le32 = [&](size_t at) {
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(content[at + i]);
+    return v;
+  };
+  // Magic: a 16-bit version, then "\r\n"; flags 0: timestamp-based.
+  if (content[2] != '\r' || content[3] != '\n' || le32(4) != 0) return std::nullopt;
+  const uint32_t start = static_cast<uint32_t>(start_.sec);
+  if (le32(8) <= start) return std::nullopt;
+  for (int i = 0; i < 4; ++i) content[8 + i] = static_cast<char>((start >> (8 * i)) & 0xff);
+  // Named after the file (a memfd's name has at most 249 bytes).
+  const std::string_view name = LastComponent(call->target.path).substr(0, 200);
+  absl::StatusOr<UniqueFd> fd = MakeContentFd(name, content, call->flags);
+  if (!fd.ok()) return std::nullopt;
+  return Response::InjectOwnedFd(std::move(*fd), (call->flags & O_CLOEXEC) ? O_CLOEXEC : 0);
 }
 
 }  // namespace detrun

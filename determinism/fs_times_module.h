@@ -28,6 +28,24 @@
 // kernel's order: EFAULT for an unreadable path or an unwritable buffer,
 // ENAMETOOLONG, ENOENT, ENOTDIR, EACCES, ELOOP, EBADF, EINVAL for bad flags.
 //
+// Python's .pyc files: a timestamp .pyc (PEP 552: flags word 0) records
+// its source's mtime in seconds (32 bits, little-endian, at offset 8), and
+// Python runs it only while that equals the source's st_mtime. Under clamp
+// a source newer than the start reads as the start, so every installed
+// .pyc would look stale and Python would compile each module it imports at
+// every start (python3 -c pass: 5 modules, about 5 ms here). So an open
+// for reading (open, openat; openat2 without RESOLVE_ flags) of a file
+// named *.pyc whose header is a timestamp header with a time later than
+// the start is answered with the file's content with that one field
+// clamped too, the same rule as stat's: the .pyc then matches its source
+// exactly when it did outside detrun. Served as core/virtual_files.h
+// serves its files (a sealed memfd, read-only, the caller's O_CLOEXEC and
+// status flags): fstat shows the memfd's inode and readlink of
+// /proc/self/fd/N "/memfd:detrun:NAME.pyc (deleted)". Every other open,
+// hash-based and older .pyc files included, is the kernel's. Not done
+// under --allow-read/--allow-write (the supervisor's read would not be
+// governed by the command's Landlock rules): Python then compiles again.
+//
 // Known limits:
 //   - The supervisor stats with detrun's credentials (the command's unless
 //     it changed them, e.g. a root command that became another user, which
@@ -88,8 +106,11 @@ class FsTimesModule : public Module {
   // One stat-family call, its arguments normalised.
   struct StatCall;
   std::optional<Response> Stat(SyscallContext& ctx, const StatCall& call);
+  // An open of a timestamp .pyc newer than the start, or nullopt.
+  std::optional<Response> OpenPyc(SyscallContext& ctx);
 
   const bool clamp_;
+  const bool landlock_;  // --allow-*: .pyc opens stay the kernel's
   const FileTime start_;
   // Set once some process of the run called chroot or setns: from then on
   // every path call checks the caller's root (core/child_path.h).

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
@@ -368,6 +370,90 @@ TEST_F(FsTimesTest, PythonReusesAStalePycOnlyUnderClamp) {
   WriteFile(dir + "/m.py", "print('v2')\n");
   EXPECT_EQ(import_m("--fs-times=clamp"), "v1\n");
   EXPECT_EQ(import_m("--fs-times=real"), "v2\n");
+}
+
+// A timestamp .pyc records its source's time, which clamp shows as the
+// start: its copy in the .pyc reads as the start too, so Python runs the
+// .pyc instead of compiling the source again (as outside detrun). Only that
+// field differs, only for a timestamp .pyc newer than the start, and only
+// when it is opened for reading.
+TEST_F(FsTimesTest, PycRecordedSourceTimesReadClampedSoPythonRunsThem) {
+  if (!IsExecutable("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+  const std::string dir = NewDir();
+  WriteFile(dir + "/stamped.py", "X = 41 + 1\n");
+  WriteFile(dir + "/hashed.py", "Y = 6 * 7\n");
+  // Compiled outside detrun, now (later than the start): one timestamp
+  // .pyc, one checked-hash .pyc (PEP 552), where Python puts them.
+  Output compiled = RunProgram({"/usr/bin/python3", "-c",
+                                "import py_compile as p, sys\n"
+                                "p.compile(sys.argv[1] + '/stamped.py', doraise=True,\n"
+                                "          invalidation_mode=p.PycInvalidationMode.TIMESTAMP)\n"
+                                "p.compile(sys.argv[1] + '/hashed.py', doraise=True,\n"
+                                "          invalidation_mode=p.PycInvalidationMode.CHECKED_HASH)\n",
+                                dir});
+  ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
+  // Imports both (-v: Python says which .pyc "matches"), then prints each
+  // .pyc's flags word and the 8 bytes after it, and whether a write-open of
+  // the .pyc reaches the file itself.
+  const std::vector<std::string> script = {
+      "/usr/bin/python3", "-v", "-c",
+      "import importlib.util as u, os, sys\n"
+      "sys.path.insert(0, sys.argv[1])\n"
+      "import stamped, hashed\n"
+      "print(stamped.X, hashed.Y)\n"
+      "for name in ('stamped', 'hashed'):\n"
+      "    with open(u.cache_from_source(sys.argv[1] + '/' + name + '.py'), 'rb') as f:\n"
+      "        d = f.read()\n"
+      "        link = os.readlink('/proc/self/fd/%d' % f.fileno())\n"
+      "    print(name, int.from_bytes(d[4:8], 'little'), d[8:16].hex(), len(d),\n"
+      "          'memfd' if link.startswith('/memfd:') else 'file')\n"
+      "with open(u.cache_from_source(sys.argv[1] + '/stamped.py'), 'r+b') as f:\n"
+      "    print('write', int.from_bytes(f.read(12)[8:12], 'little'))\n",
+      dir};
+  Output native = RunProgram(script);
+  ASSERT_EQ(native.exit_code, 0) << native.err;
+  std::vector<std::string> args = {kStart, "--"};
+  args.insert(args.end(), script.begin(), script.end());
+  Output clamp = Detrun(args);
+  ASSERT_EQ(clamp.exit_code, 0) << clamp.err;
+  EXPECT_THAT(clamp.err, HasSubstr(".pyc matches " + dir + "/stamped.py"));
+  EXPECT_THAT(clamp.err, Not(HasSubstr("bytecode is stale")));
+
+  // Natively: the source's real time (later than the start) and the hash.
+  std::istringstream lines(native.out);
+  std::string first, stamped_line, hashed_line, write_line;
+  std::getline(lines, first);
+  std::getline(lines, stamped_line);
+  std::getline(lines, hashed_line);
+  std::getline(lines, write_line);
+  EXPECT_EQ(first, "42 42");
+  struct stat st;
+  ASSERT_EQ(stat((dir + "/stamped.py").c_str(), &st), 0);
+  char native_time[9];
+  snprintf(native_time, sizeof native_time, "%02x%02x%02x%02x",
+           static_cast<unsigned>(st.st_mtime & 0xff),
+           static_cast<unsigned>((st.st_mtime >> 8) & 0xff),
+           static_cast<unsigned>((st.st_mtime >> 16) & 0xff),
+           static_cast<unsigned>((st.st_mtime >> 24) & 0xff));
+  EXPECT_THAT(stamped_line, HasSubstr(absl::StrCat("stamped 0 ", native_time)));
+  EXPECT_THAT(stamped_line, HasSubstr(" file"));
+  // Under clamp: the start (2020-01-01, 0x5e0be100) in place of the time,
+  // the size after it, the length and the hashed .pyc unchanged; a
+  // write-open gets the file itself.
+  const std::string stamped_clamped =
+      absl::StrCat("stamped 0 00e10b5e", stamped_line.substr(18, std::string::npos));
+  const std::string clamped_out =
+      absl::StrCat(first, "\n", absl::StrReplaceAll(stamped_clamped, {{" file", " memfd"}}), "\n",
+                   hashed_line, "\n", write_line, "\n");
+  EXPECT_EQ(clamp.out, clamped_out);
+  EXPECT_THAT(hashed_line, HasSubstr("hashed 3 "));
+  EXPECT_THAT(write_line, HasSubstr(absl::StrCat("write ", st.st_mtime)));
+
+  // --fs-times=real: the file as it is.
+  args.insert(args.begin(), "--fs-times=real");
+  Output real = Detrun(args);
+  ASSERT_EQ(real.exit_code, 0) << real.err;
+  EXPECT_EQ(real.out, native.out);
 }
 
 // Under clamp Python would take every installed .pyc for stale and, as
