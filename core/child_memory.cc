@@ -102,18 +102,28 @@ absl::StatusOr<UniqueFd> OpenProcMem(pid_t pid, int flags) {
   return fd;
 }
 
-absl::Status ReadProcMem(int mem_fd, pid_t pid, uint64_t addr, void* buf, size_t len) {
+int PreadFully(int fd, void* buf, size_t len, uint64_t offset, size_t* done_out) {
   char* out = static_cast<char*>(buf);
   size_t done = 0;
+  int error = 0;
   while (done < len) {
-    ssize_t n = pread(mem_fd, out + done, len - done, static_cast<off_t>(addr + done));
+    ssize_t n = pread(fd, out + done, len - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      return absl::ErrnoToStatus(
-          n < 0 ? errno : EIO,
-          absl::StrCat("read /proc/", pid, "/mem at 0x", absl::Hex(addr + done)));
+      error = n < 0 ? errno : EIO;
+      break;
     }
-    done += n;
+    done += static_cast<size_t>(n);
+  }
+  if (done_out != nullptr) *done_out = done;
+  return error;
+}
+
+absl::Status ReadProcMem(int mem_fd, pid_t pid, uint64_t addr, void* buf, size_t len) {
+  size_t done = 0;
+  if (const int error = PreadFully(mem_fd, buf, len, addr, &done); error != 0) {
+    return absl::ErrnoToStatus(
+        error, absl::StrCat("read /proc/", pid, "/mem at 0x", absl::Hex(addr + done)));
   }
   return absl::OkStatus();
 }

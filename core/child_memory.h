@@ -77,6 +77,11 @@ class ChildMemory {
 // Opens /proc/PID/mem with `flags` (O_RDONLY or O_RDWR; O_CLOEXEC added).
 absl::StatusOr<UniqueFd> OpenProcMem(pid_t pid, int flags);
 
+// Reads exactly `len` bytes at `offset` of `fd` (pread, retried on EINTR
+// and short reads). Returns 0 or the errno (EIO for an end of file first),
+// and in `*done`, when not null, how many bytes it read.
+int PreadFully(int fd, void* buf, size_t len, uint64_t offset, size_t* done = nullptr);
+
 // Reads exactly `len` bytes at `addr` through `mem_fd`, an open
 // /proc/PID/mem of process `pid` (named in errors).
 absl::Status ReadProcMem(int mem_fd, pid_t pid, uint64_t addr, void* buf, size_t len);

@@ -282,16 +282,10 @@ std::optional<Response> FsTimesModule::OpenPyc(SyscallContext& ctx) {
       st.st_size > kMaxSize) {
     return std::nullopt;  // the kernel's own open, and its errors
   }
+  // The header first: most opens (an older .pyc, a hash-based one) end
+  // there, and the kernel opens the file itself.
   std::string content(static_cast<size_t>(st.st_size), '\0');
-  size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n =
-        pread(file.get(), content.data() + done, content.size() - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  if (done != content.size()) return std::nullopt;
+  if (PreadFully(file.get(), content.data(), 16, 0) != 0) return std::nullopt;
   auto le32 = [&](size_t at) {
     uint32_t v = 0;
     for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(content[at + i]);
@@ -301,6 +295,9 @@ std::optional<Response> FsTimesModule::OpenPyc(SyscallContext& ctx) {
   if (content[2] != '\r' || content[3] != '\n' || le32(4) != 0) return std::nullopt;
   const uint32_t start = static_cast<uint32_t>(start_.sec);
   if (le32(8) <= start) return std::nullopt;
+  if (PreadFully(file.get(), content.data() + 16, content.size() - 16, 16) != 0) {
+    return std::nullopt;
+  }
   for (int i = 0; i < 4; ++i) content[8 + i] = static_cast<char>((start >> (8 * i)) & 0xff);
   // Named after the file (a memfd's name has at most 249 bytes).
   const std::string_view name = LastComponent(call->target.path).substr(0, 200);
