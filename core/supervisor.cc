@@ -646,8 +646,8 @@ class Supervisor::Loop {
       }
     }
     if (wait != nullptr) {
-      // Before DrainExits, whose epoll_wait must see no signal. A SIGCHLD
-      // the handler took is not lost: KillAllDescendants reaps everything.
+      // The waker stops before the clean-up. A SIGCHLD the handler took
+      // after the last round is not lost: KillAllDescendants reaps all.
       wait.reset();
     }
     DrainExits(events);
