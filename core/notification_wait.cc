@@ -178,20 +178,18 @@ absl::Status NotificationWait::CatchSignal(int sig) {
   sigemptyset(&set);
   sigaddset(&set, sig);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  Caught c{sig, {}};
-  if (sigaction(sig, &action, &c.previous) != 0) return absl::ErrnoToStatus(errno, "sigaction");
-  caught_signals_.push_back(c);
+  if (sigaction(sig, &action, nullptr) != 0) return absl::ErrnoToStatus(errno, "sigaction");
+  caught_signals_.push_back(sig);
   sigaddset(&wait_set_, sig);
   return absl::OkStatus();
 }
 
 void NotificationWait::ReleaseSignals() {
   // Blocked already (outside Wait()): one that comes from now on stays
-  // pending, for a signalfd.
-  for (const Caught& c : caught_signals_) {
-    sigaction(c.sig, &c.previous, nullptr);
-    sigdelset(&wait_set_, c.sig);
-  }
+  // pending, for a signalfd. The handler stays: putting back a default
+  // action of "ignore" (SIGCHLD's) would discard one already pending
+  // (POSIX; Linux flushes it), and a blocked signal never runs it.
+  for (int sig : caught_signals_) sigdelset(&wait_set_, sig);
   caught_signals_.clear();
 }
 

@@ -84,9 +84,10 @@ class NotificationWait {
 
   // Signal `sig` (e.g. SIGCHLD) interrupts Wait() directly, without the
   // waker's hop: its handler notes it and wakes the wait like kWakeSignal
-  // does. It is blocked in the caller's thread except inside Wait() (and
-  // stays blocked after ReleaseSignals() or the destructor, which restore
-  // its action).
+  // does. It is blocked in the caller's thread except inside Wait(), and
+  // stays blocked after ReleaseSignals() or the destructor; its handler
+  // stays installed (harmless while it is blocked: restoring SIGCHLD's
+  // default action would discard one already pending).
   absl::Status CatchSignal(int sig);
   // Whether `sig` came since the last call (CatchSignal).
   bool TakeCaught(int sig);
@@ -127,11 +128,7 @@ class NotificationWait {
   bool wake_was_blocked_ = false;  // kWakeSignal's state before Start()
   bool installed_ = false;         // kWakeSignal's handler is ours
   struct sigaction previous_action_ {};
-  struct Caught {
-    int sig;
-    struct sigaction previous;
-  };
-  std::vector<Caught> caught_signals_;
+  std::vector<int> caught_signals_;
   std::thread waker_;
 };
 
