@@ -265,7 +265,10 @@ void TimeModule::OnProcessExit(const ProcessState& process,
   for (const ThreadState* t : threads) final_elapsed = std::max(final_elapsed, ClockOf(*t).elapsed_ns);
   live_processes_.erase(process.pid);
   pages_.erase(process.pid);
-  for (const ThreadState* t : threads) rewrites_.erase(t->tid);
+  for (const ThreadState* t : threads) {
+    rewrites_.erase(t->tid);
+    asleep_cpu_ns_.erase(t->tid);
+  }
   DropTimersOf(process.pid, /*exec_only=*/false);
   unabsorbed_.erase(process.pid);  // its own children no longer matter
   // Only a parent that is still here can reap and absorb; recording a

@@ -300,6 +300,11 @@ class TimeModule : public Module {
   // By tid.
   absl::flat_hash_map<pid_t, Rewrite> rewrites_;
   uint64_t rewrite_seq_ = 0;
+  // For a thread in a rewritten (absolute) wait: its schedstat sum when
+  // the supervisor first saw it asleep in the wait (RestoreWhenBlocked).
+  // Then it woke at about "now less what it has been on a CPU or runnable
+  // since", whatever delayed it before it slept (FinishWait).
+  absl::flat_hash_map<pid_t, int64_t> asleep_cpu_ns_;
 
   void BeforeNotification(SyscallContext& ctx) override;
   void AfterNotification(SyscallContext& ctx) override;
