@@ -46,7 +46,12 @@
 //     not rewritten at all for futex waits: the call fails with ETIMEDOUT
 //     at once, as the kernel's would. A deadline in read-only memory cannot
 //     be rewritten and goes to the kernel as is.
-//     In step mode the clock jumps to the deadline on a timeout, as above.
+//     In step mode the clock jumps to the deadline on a timeout, as above,
+//     with one difference: a host deadline does not wait for a thread that
+//     a loaded host delays before it sleeps, so where the supervisor saw
+//     the thread asleep (the put-back's poll) the wait timed out if the
+//     thread woke (now less its CPU and run-queue time since it was seen
+//     asleep) at or after the deadline.
 //     Known hazard, not fixed: the put-back while the thread sleeps
 //     (RestoreWhenBlocked) checks that it sleeps, reads the 16 bytes, then
 //     writes them; a thread woken in that gap can have returned and reused
