@@ -18,18 +18,20 @@
 // Everything else the supervisor waits for (signalfd, exit pidfds, the
 // hold timer, modules' descriptors) stays in its epoll set. A helper
 // thread, the waker, waits on that set; when it becomes ready, the waker
-// sets `woken` and sends kWakeSignal to the supervisor's thread. The
-// signal interrupts RECV (which fails with EINTR, never restarted: it
-// waits with down_interruptible), and the supervisor drains the epoll set
-// with a zero timeout, as its loop did before, then calls Rearm(). The
-// waker touches nothing else: all state stays the supervisor thread's.
+// sets `woken` and sends WakeSignal() to the supervisor's thread. The
+// signal interrupts RECV (kernels before 6.6 fail it with EINTR; later
+// ones ask for a restart, and the handler turns that into -EINTR as
+// below), and the supervisor drains the epoll set with a zero timeout, as
+// its loop did before, then calls Rearm(). The waker touches nothing
+// else: all state stays the supervisor thread's.
 //
 // The lost wakeup (the signal handled after the supervisor checked
 // `woken` but before it entered RECV, which would then sleep until the
 // next notification) is closed like a restartable sequence: the check and
 // the syscall instruction are one short assembly sequence, and the
 // signal's handler moves an rip that lies between them to an exit that
-// returns -EINTR (InterruptedBeforeSyscall). Outside Wait() the signals
+// returns -EINTR (InterruptedBeforeSyscall; a restart puts rip back on
+// the syscall instruction, which counts as before it). Outside Wait() the signals
 // stay blocked in the supervisor's thread, so no other call of it is ever
 // interrupted: a restarted SECCOMP_IOCTL_NOTIF_ADDFD with
 // SECCOMP_ADDFD_FLAG_SEND would have the task's call return 0 (the kernel
@@ -39,7 +41,8 @@
 // Life: Start() after the supervisor's signal mask is set (the waker
 // blocks every signal) and after SupervisorTscTrap (the waker inherits the
 // trap, so it switches CPUs with the command without rewriting CR4); the
-// destructor stops and joins the waker and restores kWakeSignal's action.
+// destructor stops and joins the waker, takes a kick still pending and
+// restores WakeSignal()'s action.
 // One NotificationWait per process at a time.
 #ifndef DETRUN_CORE_NOTIFICATION_WAIT_H_
 #define DETRUN_CORE_NOTIFICATION_WAIT_H_
@@ -83,7 +86,7 @@ class NotificationWait {
   void Rearm();
 
   // Signal `sig` (e.g. SIGCHLD) interrupts Wait() directly, without the
-  // waker's hop: its handler notes it and wakes the wait like kWakeSignal
+  // waker's hop: its handler notes it and wakes the wait like WakeSignal()
   // does. It is blocked in the caller's thread except inside Wait(), and
   // stays blocked after ReleaseSignals() or the destructor; its handler
   // stays installed (harmless while it is blocked: restoring SIGCHLD's
@@ -125,8 +128,8 @@ class NotificationWait {
   UniqueFd waker_epoll_;  // the supervisor's epoll set and stop_fd_
   UniqueFd stop_fd_;      // an eventfd
   sigset_t wait_set_;     // taken only inside Wait()
-  bool wake_was_blocked_ = false;  // kWakeSignal's state before Start()
-  bool installed_ = false;         // kWakeSignal's handler is ours
+  bool wake_was_blocked_ = false;  // WakeSignal()'s state before Start()
+  bool installed_ = false;         // WakeSignal()'s handler is ours
   struct sigaction previous_action_ {};
   std::vector<int> caught_signals_;
   std::thread waker_;
