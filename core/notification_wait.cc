@@ -131,8 +131,13 @@ absl::StatusOr<std::unique_ptr<NotificationWait>> NotificationWait::Start(int ep
     return absl::ErrnoToStatus(errno, "sigaction");
   }
   w->installed_ = true;
+  // Every signal but the synchronous ones: a fault with its signal blocked
+  // ends the process, and the waker inherits the supervisor's rdtsc trap,
+  // whose SIGSEGV the handler of core/tsc_trap.h answers (the sanitizer's
+  // allocator reads the vDSO clock in a new thread).
   sigset_t all;
   sigfillset(&all);
+  for (int sync : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP}) sigdelset(&all, sync);
   pthread_sigmask(SIG_SETMASK, &all, &previous);
   w->waker_ = std::thread([p = w.get()] { p->WakerLoop(); });
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);

@@ -39,7 +39,7 @@
 // "/dev/urandom" from descriptor 0 forever).
 //
 // Life: Start() after the supervisor's signal mask is set (the waker
-// blocks every signal) and after SupervisorTscTrap (the waker inherits the
+// blocks every signal but the synchronous ones) and after SupervisorTscTrap (the waker inherits the
 // trap, so it switches CPUs with the command without rewriting CR4); the
 // destructor stops and joins the waker, takes a kick still pending and
 // restores WakeSignal()'s action.
