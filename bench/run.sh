@@ -421,14 +421,20 @@ TAR_SRC="-C /usr/include c++ linux absl"
   echo "is \`write\` with only the child trapping rdtsc, so that every switch rewrites CR4 (why"
   echo "detrun's supervisor traps rdtsc too during a run, core/tsc_trap.h)."
   echo
-  for m in recv epoll write tsd; do
-    best=""
+  # The least of three runs of notify_floor ARGS..., as awk's AWK_PROGRAM
+  # reads its line (ns per call).
+  floor_best() {
+    local program=$1 best="" v
+    shift
     for _ in 1 2 3; do
-      v=$("$B/bench/notify_floor" 20000 "$m" | awk '{print $1}')
+      v=$("$B/bench/notify_floor" "$@" | awk "$program")
       if [[ -z $best || $v -lt $best ]]; then best=$v; fi
     done
-    floor_ns[$m]=$best
-    echo "- $m: $best ns per call"
+    echo "$best"
+  }
+  for m in recv epoll write tsd; do
+    floor_ns[$m]=$(floor_best '{print $1}' 20000 "$m")
+    echo "- $m: ${floor_ns[$m]} ns per call"
   done
   echo
   echo "With work between the calls (\`notify_floor 5000 MODE 20000\`: the child spins 20,000"
@@ -438,13 +444,8 @@ TAR_SRC="-C /usr/include c++ linux absl"
   echo "Cost per call beyond the spin (best of 3):"
   echo
   for m in recv epoll; do
-    best=""
-    for _ in 1 2 3; do
-      v=$("$B/bench/notify_floor" 5000 "$m" 20000 | awk '{printf "%.0f", $1 - $11}')
-      if [[ -z $best || $v -lt $best ]]; then best=$v; fi
-    done
-    spin_floor_ns[$m]=$best
-    echo "- $m: $best ns per call"
+    spin_floor_ns[$m]=$(floor_best '{printf "%.0f", $1 - $11}' 5000 "$m" 20000)
+    echo "- $m: ${spin_floor_ns[$m]} ns per call"
   done
   echo
   echo "### Clock read: one clock_gettime(CLOCK_MONOTONIC) through the vDSO, by --clock mode"

@@ -1,5 +1,6 @@
 #include "core/notification_wait.h"
 
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
@@ -7,7 +8,6 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,16 +64,18 @@ TEST(NotificationWaitTest, OnlyAnRipBeforeTheSyscallIsMovedToTheExit) {
   EXPECT_EQ(NotificationWait::InterruptedBeforeSyscall(exit), exit);
 }
 
-// A child whose getppid() calls notify a listener this process receives
-// (over a socket). The child makes one call per byte written to `go_`.
+// A child whose getppid() calls notify a listener this process takes from
+// it (pidfd_getfd). The child makes one call per byte written to `go_`.
 class NotifyingChild {
  public:
   NotifyingChild() {
-    int sv[2];
-    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    int go[2], ready[2];
+    EXPECT_EQ(pipe2(go, O_CLOEXEC), 0);
+    EXPECT_EQ(pipe2(ready, O_CLOEXEC), 0);
     pid_ = fork();
     if (pid_ == 0) {
-      close(sv[1]);
+      close(go[1]);  // so that the parent's close ends the read loop below
+      close(ready[0]);
       sock_filter code[] = {
           BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
           BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
@@ -84,37 +86,20 @@ class NotifyingChild {
       prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
       const int listener = static_cast<int>(
           syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog));
-      if (listener < 0) _exit(3);
-      char byte = 0;
-      iovec io = {&byte, 1};
-      char control[CMSG_SPACE(sizeof(int))] = {};
-      msghdr msg{};
-      msg.msg_iov = &io;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      memcpy(CMSG_DATA(c), &listener, sizeof listener);
-      if (sendmsg(sv[0], &msg, 0) != 1) _exit(4);
-      while (read(sv[0], &byte, 1) == 1) syscall(SYS_getppid);
+      if (listener < 0 || write(ready[1], &listener, sizeof listener) != sizeof listener) _exit(3);
+      char byte;
+      while (read(go[0], &byte, 1) == 1) syscall(SYS_getppid);
       _exit(0);
     }
-    close(sv[0]);
-    go_ = sv[1];
-    char byte;
-    iovec io = {&byte, 1};
-    char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &io;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    if (recvmsg(go_, &msg, 0) == 1 && CMSG_FIRSTHDR(&msg) != nullptr) {
-      memcpy(&listener_, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof listener_);
+    close(go[0]);
+    close(ready[1]);
+    go_ = go[1];
+    int child_listener = -1;
+    if (read(ready[0], &child_listener, sizeof child_listener) == sizeof child_listener) {
+      UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid_, 0)));
+      listener_ = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), child_listener, 0));
     }
+    close(ready[0]);
   }
   ~NotifyingChild() {
     close(go_);  // the child's read sees EOF and it exits
