@@ -141,33 +141,46 @@ struct EpollWithEventfd {
   UniqueFd event;
 };
 
-TEST(NotificationWaitTest, ReturnsNotificationsAndWakesForTheEpollSet) {
-  NotifyingChild child;
-  ASSERT_GE(child.listener(), 0);
-  EpollWithEventfd set;
-  absl::StatusOr<std::unique_ptr<NotificationWait>> wait = NotificationWait::Start(set.epoll.get());
-  ASSERT_TRUE(wait.ok()) << wait.status();
+// A child that notifies, an epoll set with an eventfd, and a wait on both.
+class WaitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_GE(child_.listener(), 0);
+    absl::StatusOr<std::unique_ptr<NotificationWait>> wait =
+        NotificationWait::Start(set_.epoll.get());
+    ASSERT_TRUE(wait.ok()) << wait.status();
+    wait_ = std::move(*wait);
+  }
+  absl::StatusOr<NotificationWait::Result> Wait(seccomp_notif* req) {
+    return wait_->Wait(child_.listener(), req);
+  }
 
-  child.Call();
+  NotifyingChild child_;
+  EpollWithEventfd set_;
+  std::unique_ptr<NotificationWait> wait_;
+};
+
+TEST_F(WaitTest, ReturnsNotificationsAndWakesForTheEpollSet) {
+  child_.Call();
   seccomp_notif req{};
-  absl::StatusOr<NotificationWait::Result> r = (*wait)->Wait(child.listener(), &req);
+  absl::StatusOr<NotificationWait::Result> r = Wait(&req);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, NotificationWait::Result::kNotification);
   EXPECT_EQ(req.data.nr, SYS_getppid);
-  child.Answer(req);
+  child_.Answer(req);
 
   // Blocked in RECV with no call coming: the set's readiness wakes it.
   std::thread signaller([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    set.Signal();
+    set_.Signal();
   });
   memset(&req, 0, sizeof req);
-  r = (*wait)->Wait(child.listener(), &req);
+  r = Wait(&req);
   signaller.join();
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, NotificationWait::Result::kWoken);
-  EXPECT_EQ(set.Drain(), 1u);
-  (*wait)->Rearm();
+  EXPECT_EQ(set_.Drain(), 1u);
+  wait_->Rearm();
   // Outside Wait() the wake signal is blocked: no other call is interrupted.
   sigset_t mask;
   pthread_sigmask(SIG_BLOCK, nullptr, &mask);
@@ -176,42 +189,37 @@ TEST(NotificationWaitTest, ReturnsNotificationsAndWakesForTheEpollSet) {
 
 // A caught signal wakes the wait directly; outside Wait() it waits, blocked,
 // for the next one; after ReleaseSignals() it stays pending (for a signalfd).
-TEST(NotificationWaitTest, CaughtSignalsWakeTheWaitAndAreNeverLost) {
-  NotifyingChild child;
-  ASSERT_GE(child.listener(), 0);
-  EpollWithEventfd set;
+TEST_F(WaitTest, CaughtSignalsWakeTheWaitAndAreNeverLost) {
   sigset_t usr1;
   sigemptyset(&usr1);
   sigaddset(&usr1, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &usr1, nullptr);
   {
-    absl::StatusOr<std::unique_ptr<NotificationWait>> wait =
-        NotificationWait::Start(set.epoll.get());
-    ASSERT_TRUE(wait.ok()) << wait.status();
-    ASSERT_TRUE((*wait)->CatchSignal(SIGUSR1).ok());
+    ASSERT_TRUE(wait_->CatchSignal(SIGUSR1).ok());
     std::thread sender([] {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       kill(getpid(), SIGUSR1);
     });
     seccomp_notif req{};
-    absl::StatusOr<NotificationWait::Result> r = (*wait)->Wait(child.listener(), &req);
+    absl::StatusOr<NotificationWait::Result> r = Wait(&req);
     sender.join();
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(*r, NotificationWait::Result::kWoken);
-    EXPECT_TRUE((*wait)->TakeCaught(SIGUSR1));
-    EXPECT_FALSE((*wait)->TakeCaught(SIGUSR1));
-    (*wait)->Rearm();
+    EXPECT_TRUE(wait_->TakeCaught(SIGUSR1));
+    EXPECT_FALSE(wait_->TakeCaught(SIGUSR1));
+    wait_->Rearm();
     // Sent between waits: held until the next one, which returns at once.
     kill(getpid(), SIGUSR1);
-    EXPECT_FALSE((*wait)->TakeCaught(SIGUSR1));
-    r = (*wait)->Wait(child.listener(), &req);
+    EXPECT_FALSE(wait_->TakeCaught(SIGUSR1));
+    r = Wait(&req);
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(*r, NotificationWait::Result::kWoken);
-    EXPECT_TRUE((*wait)->TakeCaught(SIGUSR1));
-    (*wait)->Rearm();
-    (*wait)->ReleaseSignals();
+    EXPECT_TRUE(wait_->TakeCaught(SIGUSR1));
+    wait_->Rearm();
+    wait_->ReleaseSignals();
     kill(getpid(), SIGUSR1);
-    EXPECT_FALSE((*wait)->TakeCaught(SIGUSR1));
+    EXPECT_FALSE(wait_->TakeCaught(SIGUSR1));
+    wait_.reset();
   }
   sigset_t pending;
   sigpending(&pending);
@@ -224,20 +232,14 @@ TEST(NotificationWaitTest, CaughtSignalsWakeTheWaitAndAreNeverLost) {
 // Many wake-ups at every moment of the loop: none may be lost. A lost one
 // would leave the loop asleep in RECV; the signaller notices (no drain
 // within 5 s), stops, and makes the child call, which ends the wait.
-TEST(NotificationWaitTest, NoWakeUpIsLost) {
-  NotifyingChild child;
-  ASSERT_GE(child.listener(), 0);
-  EpollWithEventfd set;
-  absl::StatusOr<std::unique_ptr<NotificationWait>> wait = NotificationWait::Start(set.epoll.get());
-  ASSERT_TRUE(wait.ok()) << wait.status();
-
+TEST_F(WaitTest, NoWakeUpIsLost) {
   constexpr int kWakes = 3000;
   std::atomic<int> drained{0};
   std::atomic<int> lost{0};
   std::atomic<bool> done{false};
   std::thread signaller([&] {
     for (int i = 0; i < kWakes; ++i) {
-      set.Signal();
+      set_.Signal();
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
       while (drained.load() <= i && std::chrono::steady_clock::now() < deadline) {
         // Vary the moment of the next signal against the loop.
@@ -249,15 +251,15 @@ TEST(NotificationWaitTest, NoWakeUpIsLost) {
       }
     }
     done.store(true);
-    if (lost.load() > 0) child.Call();  // ends the lost wait
+    if (lost.load() > 0) child_.Call();  // ends the lost wait
   });
   while (!(done.load() && lost.load() > 0)) {
     seccomp_notif req{};
-    absl::StatusOr<NotificationWait::Result> r = (*wait)->Wait(child.listener(), &req);
+    absl::StatusOr<NotificationWait::Result> r = Wait(&req);
     ASSERT_TRUE(r.ok()) << r.status();
-    if (*r == NotificationWait::Result::kNotification) child.Answer(req);
-    drained.fetch_add(static_cast<int>(set.Drain()));
-    (*wait)->Rearm();
+    if (*r == NotificationWait::Result::kNotification) child_.Answer(req);
+    drained.fetch_add(static_cast<int>(set_.Drain()));
+    wait_->Rearm();
     if (drained.load() >= kWakes) break;
   }
   signaller.join();
