@@ -39,12 +39,12 @@ absl::Status ChildMemory::CheckValid(uint64_t id) const {
 absl::Status ChildMemory::Read(uint64_t id, pid_t tid, uint64_t addr,
                                void* buf, size_t len) const {
   if (len == 0) return absl::OkStatus();
-  if (absl::Status s = CheckValid(id); !s.ok()) return s;
   iovec local{buf, len};
   iovec remote{reinterpret_cast<void*>(addr), len};
   ssize_t n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
-  // Re-check after: if the thread died and its tid was reused during the
-  // read, these bytes came from a stranger.
+  // Checked after the read only: if the thread died and its tid was reused
+  // before or during it, these bytes came from a stranger and are dropped.
+  // (Reading a stranger changes nothing in it, so no check before.)
   if (absl::Status s = CheckValid(id); !s.ok()) return s;
   if (n < 0) {
     if (errno == ESRCH) return absl::NotFoundError("the notifying thread is gone");

@@ -2,10 +2,11 @@
 //
 // Reads and writes go through process_vm_readv/writev (one call per
 // access where possible). A notification's pid can be reused as soon as
-// the thread dies, so every access is bracketed by
-// SECCOMP_IOCTL_NOTIF_ID_VALID: checked before (so we do not touch a
-// stranger) and, for reads, after (so what we read is known to come from
-// the thread that is still waiting on that notification).
+// the thread dies, so every access is checked with
+// SECCOMP_IOCTL_NOTIF_ID_VALID: a write before (so we do not touch a
+// stranger), a read after (so what we read is known to come from the
+// thread that is still waiting on that notification; reading a stranger
+// changes nothing in it).
 //
 // Read-only pages (the vDSO text) cannot be written by process_vm_writev;
 // WriteProcMem writes them through /proc/PID/mem, which the kernel allows

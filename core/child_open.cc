@@ -150,6 +150,14 @@ std::string_view LastComponent(std::string_view path) {
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
+const absl::StatusOr<OpenCall>& DecodeOpenCall(SyscallContext& ctx) {
+  if (ctx.open_call == nullptr) {
+    ctx.open_call = std::make_shared<const absl::StatusOr<OpenCall>>(
+        DecodeOpenCall(ctx.notification, ctx.memory));
+  }
+  return *ctx.open_call;
+}
+
 absl::StatusOr<OpenCall> DecodeOpenCall(const Notification& n, const ChildMemory& memory) {
   OpenCall call;
   call.target.tid = n.tid;

@@ -94,6 +94,10 @@ struct OpenCall {
 // are dropped, as it drops them.
 absl::StatusOr<OpenCall> DecodeOpenCall(const Notification& notification,
                                         const ChildMemory& memory);
+// The same for the call `ctx` answers, read from the child once: the
+// handlers of one notification (virtual files, .pyc times, leak checks)
+// share it, and so all see the same path.
+const absl::StatusOr<OpenCall>& DecodeOpenCall(SyscallContext& ctx);
 
 // The canonical absolute path of the file `path` names, see the top of the
 // file. Errors: whatever the walk met (NotFound, PermissionDenied, ...),

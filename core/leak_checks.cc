@@ -150,7 +150,7 @@ bool BaseIsProcOrSys(const ChildPath& target) {
 }
 
 std::optional<Response> HandleOpen(SyscallContext& ctx, LeakReport& report, pid_t detrun_pid) {
-  absl::StatusOr<OpenCall> call = DecodeOpenCall(ctx.notification, ctx.memory);
+  const absl::StatusOr<OpenCall>& call = DecodeOpenCall(ctx);
   if (!call.ok()) return std::nullopt;  // the kernel fails it
   if (call->flags & O_PATH) return std::nullopt;  // opens nothing to read
   const std::string& path = call->target.path;

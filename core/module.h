@@ -44,6 +44,7 @@ namespace detrun {
 
 class ChildMemory;
 class ProcMem;
+struct OpenCall;
 class LeakReport;
 struct ProcessState;
 struct ThreadState;
@@ -125,6 +126,9 @@ struct SyscallContext {
   ChildMemory& memory;
   const Config& config;
   Scheduler* scheduler = nullptr;  // null in unit tests of single handlers
+  // An open-family call, decoded once for every handler of this
+  // notification: DecodeOpenCall(SyscallContext&), core/child_open.h.
+  std::shared_ptr<const absl::StatusOr<OpenCall>> open_call;
 };
 
 // Returns a Response to answer, or nullopt to let the next module (and

@@ -66,7 +66,7 @@ constexpr uint64_t kStop = 2;
 void OnWakeSignal(int sig, siginfo_t*, void* context) {
   if (NotificationWait* w = active.load(); w != nullptr && sig != NotificationWait::WakeSignal()) {
     w->caught_.fetch_or(uint64_t{1} << sig);
-    w->woken_.store(1);
+    w->woken_.fetch_or(NotificationWait::kWokenBySignal);
   }
   auto* uc = static_cast<ucontext_t*>(context);
   greg_t& rip = uc->uc_mcontext.gregs[REG_RIP];
@@ -183,18 +183,36 @@ absl::Status NotificationWait::CatchSignal(int sig) {
   sigemptyset(&set);
   sigaddset(&set, sig);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  if (sigaction(sig, &action, nullptr) != 0) return absl::ErrnoToStatus(errno, "sigaction");
-  caught_signals_.push_back(sig);
+  struct sigaction previous {};
+  if (sigaction(sig, &action, &previous) != 0) return absl::ErrnoToStatus(errno, "sigaction");
+  caught_signals_.push_back(CaughtSignal{sig, previous});
   sigaddset(&wait_set_, sig);
   return absl::OkStatus();
 }
 
+namespace {
+
+// Whether making `action` the action of `sig` discards an instance of it
+// that is pending: an action of "ignore", explicit or by default (POSIX;
+// Linux flushes it).
+bool DiscardsPending(int sig, const struct sigaction& action) {
+  if (action.sa_flags & SA_SIGINFO) return false;
+  if (action.sa_handler == SIG_IGN) return true;
+  return action.sa_handler == SIG_DFL &&
+         (sig == SIGCHLD || sig == SIGCONT || sig == SIGURG || sig == SIGWINCH);
+}
+
+}  // namespace
+
 void NotificationWait::ReleaseSignals() {
   // Blocked already (outside Wait()): one that comes from now on stays
-  // pending, for a signalfd. The handler stays: putting back a default
-  // action of "ignore" (SIGCHLD's) would discard one already pending
-  // (POSIX; Linux flushes it), and a blocked signal never runs it.
-  for (int sig : caught_signals_) sigdelset(&wait_set_, sig);
+  // pending, for a signalfd. The previous action comes back unless it
+  // would discard one already pending (SIGCHLD's default, "ignore"); a
+  // blocked signal never runs the handler that then stays.
+  for (const CaughtSignal& c : caught_signals_) {
+    sigdelset(&wait_set_, c.sig);
+    if (!DiscardsPending(c.sig, c.previous)) sigaction(c.sig, &c.previous, nullptr);
+  }
   caught_signals_.clear();
 }
 
@@ -209,7 +227,7 @@ void NotificationWait::WakerLoop() {
     const int n = epoll_wait(waker_epoll_.get(), events, 2, -1);
     if (n <= 0 || stop_.load()) continue;  // EINTR; or stopping
     const uint32_t seen = acks_.load();
-    woken_.store(1);
+    woken_.fetch_or(kWokenByWaker);
     syscall(SYS_tgkill, getpid(), supervisor_tid_, WakeSignal());
     // Until the supervisor has drained its set: the set stays ready (level
     // triggered) until then, and waiting on it again would spin.
@@ -230,8 +248,9 @@ absl::StatusOr<NotificationWait::Result> NotificationWait::Wait(int listener, se
   if (r == 0) return Result::kNotification;  // `woken` stays for the next call
   if (r == -EINTR) {
     // Cleared before the caller drains, so that whatever comes during the
-    // drain sets it again and the next Wait() returns at once.
-    if (woken_.exchange(0) != 0) drain_pending_ = true;
+    // drain sets it again and the next Wait() returns at once. Only the
+    // waker waits for Rearm(): a caught signal alone needs no ack.
+    if (woken_.exchange(0) & kWokenByWaker) drain_pending_ = true;
     return Result::kWoken;  // or another handled signal: nothing to lose
   }
   if (r == -ENOENT) return Result::kGone;

@@ -15,8 +15,10 @@
 // 22 µs. Back-to-back calls differ less: 4.2 to 4.8 µs against 4.6 to
 // 5.9 µs.
 //
-// Everything else the supervisor waits for (signalfd, exit pidfds, the
-// hold timer, modules' descriptors) stays in its epoll set. A helper
+// Signals the supervisor waits for are caught by a handler that
+// interrupts RECV (CatchSignal). Everything else (exit pidfds, the hold
+// timer, modules' descriptors) stays in its epoll set; a signalfd does
+// not belong there, as any signal wakes a signalfd's pollers. A helper
 // thread, the waker, waits on that set; when it becomes ready, the waker
 // sets `woken` and sends WakeSignal() to the supervisor's thread. The
 // signal interrupts RECV (kernels before 6.6 fail it with EINTR; later
@@ -88,9 +90,10 @@ class NotificationWait {
   // Signal `sig` (e.g. SIGCHLD) interrupts Wait() directly, without the
   // waker's hop: its handler notes it and wakes the wait like WakeSignal()
   // does. It is blocked in the caller's thread except inside Wait(), and
-  // stays blocked after ReleaseSignals() or the destructor; its handler
-  // stays installed (harmless while it is blocked: restoring SIGCHLD's
-  // default action would discard one already pending).
+  // stays blocked after ReleaseSignals() or the destructor, which put its
+  // previous action back unless that would discard one already pending
+  // (SIGCHLD's default action, "ignore"; the handler then stays, harmless
+  // while the signal is blocked).
   absl::Status CatchSignal(int sig);
   // Whether `sig` came since the last call (CatchSignal).
   bool TakeCaught(int sig);
@@ -120,6 +123,9 @@ class NotificationWait {
   friend void OnWakeSignal(int, siginfo_t*, void*);
 
   const pid_t supervisor_tid_;
+  // Nonzero when Wait() must return: which of these set it.
+  static constexpr uint32_t kWokenBySignal = 1;  // a CatchSignal signal
+  static constexpr uint32_t kWokenByWaker = 2;   // the epoll set is ready
   std::atomic<uint32_t> woken_{0};
   std::atomic<uint64_t> caught_{0};  // bit `sig` per CatchSignal signal
   std::atomic<uint32_t> acks_{0};    // a futex word: bumped by Rearm()
@@ -131,7 +137,11 @@ class NotificationWait {
   bool wake_was_blocked_ = false;  // WakeSignal()'s state before Start()
   bool installed_ = false;         // WakeSignal()'s handler is ours
   struct sigaction previous_action_ {};
-  std::vector<int> caught_signals_;
+  struct CaughtSignal {
+    int sig;
+    struct sigaction previous;  // put back by ReleaseSignals() where safe
+  };
+  std::vector<CaughtSignal> caught_signals_;
   std::thread waker_;
 };
 

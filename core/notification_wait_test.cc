@@ -221,6 +221,10 @@ TEST_F(WaitTest, CaughtSignalsWakeTheWaitAndAreNeverLost) {
     EXPECT_FALSE(wait_->TakeCaught(SIGUSR1));
     wait_.reset();
   }
+  // Its previous action is back (here the default: the end of the process).
+  struct sigaction now {};
+  sigaction(SIGUSR1, nullptr, &now);
+  EXPECT_EQ(now.sa_handler, SIG_DFL);
   sigset_t pending;
   sigpending(&pending);
   EXPECT_EQ(sigismember(&pending, SIGUSR1), 1);
@@ -265,6 +269,30 @@ TEST_F(WaitTest, NoWakeUpIsLost) {
   signaller.join();
   EXPECT_EQ(lost.load(), 0);
   EXPECT_EQ(drained.load(), kWakes);
+}
+
+// Released, SIGCHLD keeps the handler: putting back its default action
+// ("ignore") would discard one already pending, which the supervisor then
+// reads from its signalfd.
+TEST_F(WaitTest, ReleasedSigchldStaysPending) {
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  pthread_sigmask(SIG_BLOCK, &chld, nullptr);
+  struct sigaction before {};
+  sigaction(SIGCHLD, nullptr, &before);
+  ASSERT_EQ(before.sa_handler, SIG_DFL);
+  ASSERT_TRUE(wait_->CatchSignal(SIGCHLD).ok());
+  kill(getpid(), SIGCHLD);  // pending: blocked outside Wait()
+  wait_->ReleaseSignals();
+  wait_.reset();
+  sigset_t pending;
+  sigpending(&pending);
+  EXPECT_EQ(sigismember(&pending, SIGCHLD), 1);
+  const timespec zero{};
+  EXPECT_EQ(sigtimedwait(&chld, nullptr, &zero), SIGCHLD);
+  sigaction(SIGCHLD, &before, nullptr);
+  pthread_sigmask(SIG_UNBLOCK, &chld, nullptr);
 }
 
 }  // namespace

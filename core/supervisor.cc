@@ -544,7 +544,6 @@ class Supervisor::Loop {
     sigaddset(&set, SIGCHLD);
     signal_fd_.reset(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!signal_fd_.ok()) return absl::ErrnoToStatus(errno, "signalfd");
-    Watch(signal_fd_.get(), MakeTag(kTagSignal));
     Watch(launched_.exec_status.get(), MakeTag(kTagExecStatus));
     hold_timer_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
     if (!hold_timer_.ok()) return absl::ErrnoToStatus(errno, "timerfd_create");
@@ -581,8 +580,19 @@ class Supervisor::Loop {
           NotificationWait::Start(epoll_.get());
       if (!started.ok()) return started.status();
       wait = std::move(*started);
-      // Ptrace stops and exits of children wake the loop directly.
+      // Ptrace stops and exits of children, and the signals to forward,
+      // wake the loop directly. The signalfd joins the epoll set only once
+      // the wait is gone: in the set it would wake the waker on every
+      // signal (a signalfd wakes its pollers on any signal), and with
+      // SIGCHLD in its mask the waker sent its own signal after each
+      // SIGCHLD, a second signal and a round trip of the waker per ptrace
+      // stop and exit.
+      for (int sig : kForwardedSignals) {
+        if (absl::Status st = wait->CatchSignal(sig); !st.ok()) return st;
+      }
       if (absl::Status st = wait->CatchSignal(SIGCHLD); !st.ok()) return st;
+    } else {
+      Watch(signal_fd_.get(), MakeTag(kTagSignal));
     }
     if (absl::Status st = Go(launched_); !st.ok()) return st;
 
@@ -601,11 +611,18 @@ class Supervisor::Loop {
         received = *r == NotificationWait::Result::kNotification;
         // Every filtered task is gone (RECV then fails at once with
         // ENOENT): the root's exit follows; wait for it in epoll_wait,
-        // with SIGCHLD back on the signalfd.
+        // with the signals back on the signalfd (which, added to the set,
+        // is ready at once for one that came after ReleaseSignals).
         const bool gone = *r == NotificationWait::Result::kGone && ListenerHungUp();
         if (gone) wait->ReleaseSignals();
         child_signal = wait->TakeCaught(SIGCHLD);
-        if (gone) wait.reset();
+        for (int sig : kForwardedSignals) {
+          if (wait->TakeCaught(sig)) Forward(sig);
+        }
+        if (gone) {
+          wait.reset();
+          Watch(signal_fd_.get(), MakeTag(kTagSignal));
+        }
       }
       // Exits first: a pid may be reused only after its owner exited, so
       // handling exits before notifications keeps identities straight. The
@@ -737,8 +754,7 @@ class Supervisor::Loop {
         if (infos[i].ssi_signo == SIGCHLD) {
           child = true;
         } else {
-          // To the command's process group (its pgid is its pid).
-          kill(-launched_.pid, static_cast<int>(infos[i].ssi_signo));
+          Forward(static_cast<int>(infos[i].ssi_signo));
         }
       }
       if (count < std::size(infos)) break;
@@ -746,7 +762,24 @@ class Supervisor::Loop {
     if (child) ReapChildren();
   }
 
+  // To the command's process group (its pgid is its pid).
+  void Forward(int sig) { kill(-launched_.pid, sig); }
+
   void ReapChildren() {
+    // A SIGCHLD for a change this round collects (a stop; the stop of a
+    // traced parent that the release of its child's exit causes) would
+    // wake the loop once more for nothing: taken here, with one more
+    // round, a syscall instead of a wake-up. SIGCHLD is blocked here.
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    const timespec now{};
+    do {
+      ReapOnce();
+    } while (!root_done_ && sigtimedwait(&chld, nullptr, &now) == SIGCHLD);
+  }
+
+  void ReapOnce() {
     siginfo_t si{};
     // Peek without reaping, so the group id stays reserved while we kill
     // the rest of the group.

@@ -16,10 +16,13 @@
 // the supervisor detaches. A seize that fails, or a module that fails in
 // the stop, ends the run with exit 125: nothing runs unpatched silently.
 //
-// Run() is one single-threaded epoll loop over: the seccomp listener, a
-// signalfd (SIGINT/SIGTERM/SIGHUP are forwarded to the command's process
-// group; SIGCHLD reaps), the exec-status pipe and one pidfd per known
-// process/thread (ProcessTable). Handlers never block it. A thread that dies
+// Run() is one single-threaded loop over: the seccomp listener (it waits
+// in RECV, core/notification_wait.h), signals (SIGINT/SIGTERM/SIGHUP are
+// forwarded to the command's process group; SIGCHLD reaps; caught by a
+// handler that interrupts the wait, or read from a signalfd in --native
+// runs and once every filtered task is gone), and an epoll set over the
+// exec-status pipe and one pidfd per known process/thread (ProcessTable).
+// Handlers never block it. A thread that dies
 // while its notification is held makes RECV/SEND fail with ENOENT, which
 // is expected and ignored, so a dying child can never wedge the loop.
 //

@@ -188,7 +188,7 @@ bool VirtualFiles::LandlockAllows(std::string_view path) const {
 }
 
 std::optional<Response> VirtualFiles::HandleOpen(SyscallContext& ctx) const {
-  absl::StatusOr<OpenCall> call = DecodeOpenCall(ctx.notification, ctx.memory);
+  absl::StatusOr<OpenCall> call = DecodeOpenCall(ctx);  // a copy: tgid is set below
   if (!call.ok()) return std::nullopt;  // the kernel fails it as it should
   // Only a provided file's name, or a symlink, can lead to one.
   if (!IsProvidedName(LastComponent(call->target.path)) &&

@@ -264,7 +264,7 @@ std::optional<Response> FsTimesModule::Stat(SyscallContext& ctx, const StatCall&
 }
 
 std::optional<Response> FsTimesModule::OpenPyc(SyscallContext& ctx) {
-  absl::StatusOr<OpenCall> call = DecodeOpenCall(ctx.notification, ctx.memory);
+  const absl::StatusOr<OpenCall>& call = DecodeOpenCall(ctx);
   if (!call.ok() || !LastComponent(call->target.path).ends_with(".pyc")) return std::nullopt;
   constexpr uint64_t kNotARead = O_ACCMODE | O_CREAT | O_TRUNC | O_PATH | O_DIRECTORY | O_TMPFILE;
   if ((call->flags & kNotARead) != 0 || call->lookup.resolve != 0) return std::nullopt;
