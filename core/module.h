@@ -116,6 +116,15 @@ class Scheduler {
   // `events` (EPOLLIN/EPOLLOUT, level-triggered; EPOLLHUP/EPOLLERR always);
   // `fn` returns false to stop watching (the caller then closes fd).
   virtual void Watch(int fd, uint32_t events, std::function<bool(uint32_t)> fn) = 0;
+  // Calls `fn` once, at thread `tid`'s next ptrace stop, which the thread
+  // is made to enter now (PTRACE_INTERRUPT): while `fn` runs, the thread
+  // runs nothing. A call it was blocked in is interrupted as by a signal
+  // without a handler: restarted (a timed futex wait with the deadline
+  // the kernel already holds), or failed with EINTR where the kernel
+  // restarts nothing (epoll_wait, poll, ...). False, and `fn` dropped,
+  // where detrun does not trace the thread (only --tsc=emulate|trap
+  // traces every thread); `fn` is dropped if the thread ends first.
+  virtual bool AtNextStop(pid_t /*tid*/, std::function<void()> /*fn*/) { return false; }
 };
 
 // Everything a handler may use to answer one notification.

@@ -350,8 +350,23 @@ bool Supervisor::SeizeForExec(pid_t tid) {
   return true;
 }
 
+bool Supervisor::InterruptForStop(pid_t tid, std::function<void()> fn) {
+  if (!keep_traced_ || !seized_.contains(tid)) return false;
+  auto [it, first] = at_stop_.try_emplace(tid);
+  if (first && ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0) {
+    at_stop_.erase(it);
+    return false;
+  }
+  it->second.push_back(std::move(fn));
+  return true;
+}
+
 void Supervisor::OnTraceStop(pid_t pid, int status) {
   const int event = status >> 16;
+  // Whatever the stop, the thread runs nothing until it is continued.
+  if (auto node = at_stop_.extract(pid); !node.empty()) {
+    for (std::function<void()>& fn : node.mapped()) fn();
+  }
   if (event == PTRACE_EVENT_EXEC) {
     // A non-leader thread that execs takes over the leader's pid; the
     // message names the tid it had.
@@ -806,6 +821,7 @@ class Supervisor::Loop {
         continue;
       }
       s_.seized_.erase(p);
+      s_.at_stop_.erase(p);
       if (p == launched_.pid) {
         root_status_ = status;
         root_done_ = true;
@@ -897,6 +913,9 @@ class Supervisor::Loop {
       if (epoll_ctl(loop_.epoll_.get(), EPOLL_CTL_ADD, fd, &ev) == 0) {
         loop_.watchers_[fd] = std::move(fn);
       }
+    }
+    bool AtNextStop(pid_t tid, std::function<void()> fn) override {
+      return loop_.s_.InterruptForStop(tid, std::move(fn));
     }
 
    private:

@@ -128,6 +128,9 @@ class Supervisor {
   // Threads detrun has seized (or the kernel attached for it) and not yet
   // seen end.
   absl::flat_hash_set<pid_t> seized_;
+  // Scheduler::AtNextStop: what to run at each interrupted thread's stop.
+  absl::flat_hash_map<pid_t, std::vector<std::function<void()>>> at_stop_;
+  bool InterruptForStop(pid_t tid, std::function<void()> fn);
   // --tsc=trap: how many rdtsc/rdtscp each program (its exec path) ran.
   absl::flat_hash_map<std::string, uint64_t> tsc_traps_;
   // The dynamic loader's rdtsc sites learned in this run (--tsc=emulate).

@@ -268,6 +268,7 @@ void TimeModule::OnProcessExit(const ProcessState& process,
   for (const ThreadState* t : threads) {
     rewrites_.erase(t->tid);
     asleep_cpu_ns_.erase(t->tid);
+    restarted_waits_.erase(t->tid);
   }
   DropTimersOf(process.pid, /*exec_only=*/false);
   unabsorbed_.erase(process.pid);  // its own children no longer matter

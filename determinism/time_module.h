@@ -187,6 +187,9 @@ class TimeModule : public Module {
     KernelTimespec original;
     KernelTimespec written;
     uint64_t seq;  // tells this rewrite from a later one of the same thread
+    // Interrupted, the call restarts with the deadline the kernel copied
+    // (FUTEX_WAIT_BITSET's restart block), never reading the struct again.
+    bool restart_keeps_deadline;
   };
   VirtualClock& ClockOf(const ThreadState& thread) const;
   std::optional<int64_t> Base(int64_t clock_id) const;
@@ -284,18 +287,34 @@ class TimeModule : public Module {
   // (CLOCK_REALTIME or CLOCK_MONOTONIC), which is in virtual terms.
   // `fail_if_past`: a deadline already reached fails with ETIMEDOUT
   // without running the call.
+  // `restart_keeps_deadline`: see Rewrite.
   std::optional<Response> AbsoluteWait(SyscallContext& ctx, uint64_t addr, int64_t clock,
-                                       bool fail_if_past = false);
+                                       bool fail_if_past = false,
+                                       bool restart_keeps_deadline = false);
   std::optional<Response> Futex(SyscallContext& ctx);
   // The thread is back from its previous call: apply a timeout, put back a
   // rewritten deadline.
   void FinishWait(SyscallContext& ctx);
   // Notes a wait of `timeout_ns` real time whose deadline is
-  // `virtual_deadline` (elapsed terms).
-  void NoteWait(SyscallContext& ctx, int64_t timeout_ns, int64_t virtual_deadline);
+  // `virtual_deadline` (elapsed terms), started at host CLOCK_MONOTONIC
+  // `start_ns` (-1: now).
+  void NoteWait(SyscallContext& ctx, int64_t timeout_ns, int64_t virtual_deadline,
+                int64_t start_ns = -1);
   // Puts a rewritten deadline back as soon as the kernel has read it (the
   // thread sleeps in the call), polling with back-off from `attempt`.
   void RestoreWhenBlocked(Scheduler& scheduler, pid_t tid, uint64_t seq, int attempt);
+  // Puts rewrite `seq` of `tid` back if it is still pending (then true)
+  // and the struct still holds what we wrote. Safe only while the thread
+  // cannot run: stopped, or blocked in an intercepted call; or asleep, at
+  // the risk RestoreWhenBlocked describes.
+  bool PutBack(pid_t tid, uint64_t seq);
+  // PutBack at a ptrace stop that interrupted the thread's wait.
+  void PutBackInStop(Scheduler& scheduler, pid_t tid, uint64_t seq);
+  // Retakes the asleep snapshot once the restarted wait sleeps.
+  void SnapshotWhenBackAsleep(Scheduler& scheduler, pid_t tid, uint64_t seq, int attempt);
+  // Threads whose wait a stop restarted, until they sleep in it again:
+  // the rewrite's seq.
+  absl::flat_hash_map<pid_t, uint64_t> restarted_waits_;
   void ScheduleRestore(Scheduler& scheduler, pid_t tid, uint64_t seq, int attempt);
   // By tid.
   absl::flat_hash_map<pid_t, Rewrite> rewrites_;

@@ -52,18 +52,31 @@
 //     the thread asleep (the put-back's poll) the wait timed out if the
 //     thread woke (now less its CPU and run-queue time since it was seen
 //     asleep) at or after the deadline.
-//     Known hazard, not fixed: the put-back while the thread sleeps
-//     (RestoreWhenBlocked) checks that it sleeps, reads the 16 bytes, then
-//     writes them; a thread woken in that gap can have returned and reused
-//     the stack slot, which the write then corrupts. Rare (the gap is two
-//     syscalls of the supervisor) but possible under load; one unexplained
-//     SIGSEGV of an 8-thread Python program (GIL waits are such waits) in
-//     CI's sanitizer soak is the only sighting that might be it. The safe
-//     design changes the call instead of the memory: SECCOMP_RET_TRACE for
-//     these waits, the thread stopped by ptrace, the timeout pointer in r10
-//     pointed at a host-terms copy below its red zone, which the kernel
-//     copies at entry; the caller's struct is never written. Only where
-//     detrun traces every thread (--tsc=emulate|trap).
+//     Put-back while the thread sleeps (RestoreWhenBlocked): it checks
+//     that the thread sleeps, then reads the 16 bytes and writes them back
+//     if they still hold what we wrote. A thread woken in that gap can
+//     have returned and reused the stack slot, which the write would then
+//     corrupt (rare: the gap is a few syscalls of the supervisor, longer if
+//     the host preempts it; one unexplained SIGSEGV of an 8-thread Python
+//     program, whose GIL waits are such waits, in CI's sanitizer soak is
+//     the only sighting that might have been it). So where detrun traces
+//     every thread (--tsc=emulate|trap, the default) and the wait is a
+//     FUTEX_WAIT_BITSET (pthread_cond_timedwait, sem_timedwait, timed
+//     mutex locks, JVM parks), the thread asleep in a futex is interrupted
+//     into a ptrace stop (PTRACE_INTERRUPT) and the put-back happens while
+//     it is stopped, when it runs nothing. Its wait then restarts through
+//     restart_syscall with the host-terms deadline the kernel copied at
+//     entry and never reads the struct again. (Cost: a ptrace stop per
+//     such wait. A thread that woke in the gap and blocked in epoll_wait,
+//     poll or the like would see EINTR, as after SIGSTOP/SIGCONT; that
+//     gap is the same few syscalls.) The other absolute waits (the PI lock
+//     commands, FUTEX_WAIT_REQUEUE_PI, futex_waitv, mq_timed*) restart by
+//     running the call again, which would read the struct, now the
+//     original, as a host time: they keep the unstopped put-back and its
+//     hazard, as do all waits with --tsc=native. The safe design for those
+//     changes the call instead of the memory: SECCOMP_RET_TRACE, the
+//     timeout pointer in r10 pointed at a host-terms copy the kernel reads
+//     at entry.
 //
 // Timeouts of 0 (poll) and negative or absent ones (wait forever) are not
 // intercepted: the filter checks the arguments, so those stay in the kernel.
@@ -71,6 +84,8 @@
 #include <sys/syscall.h>
 
 #include <fcntl.h>
+#include <sys/ptrace.h>
+#include <sys/user.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -131,7 +146,9 @@ std::optional<int64_t> ReadRelativeTimeout(SyscallContext& ctx, const RelativeWa
 
 // Whether thread `tid` sleeps in a syscall other than the seccomp wait
 // (so the kernel has read its arguments): nullopt when it is gone.
-std::optional<bool> SleepsInKernel(pid_t tid) {
+// `in_futex`, if given: whether the sleep is a futex wait (wchan
+// futex_do_wait on 6.x, futex_wait_queue_me before).
+std::optional<bool> SleepsInKernel(pid_t tid, bool* in_futex = nullptr) {
   char path[64], buf[512];
   snprintf(path, sizeof path, "/proc/%d/stat", tid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -154,7 +171,31 @@ std::optional<bool> SleepsInKernel(pid_t tid) {
   buf[len] = '\0';
   // "0" when the kernel hides it; "seccomp_do_user_notification..." while
   // the call still waits for our answer.
+  if (in_futex != nullptr) *in_futex = strncmp(buf, "futex", 5) == 0;
   return strcmp(buf, "0") != 0 && strncmp(buf, "seccomp", 7) != 0;
+}
+
+// Whether thread `tid` sleeps in restart_syscall (a wait resumed after a
+// stop), per /proc/TID/stat and /proc/TID/syscall.
+bool AsleepInRestartedCall(pid_t tid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t len = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (len <= 0) return false;
+  buf[len] = '\0';
+  const char* paren = strrchr(buf, ')');
+  if (paren == nullptr || paren[1] != ' ' || paren[2] != 'S') return false;
+  snprintf(path, sizeof path, "/proc/%d/syscall", tid);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  len = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (len <= 0) return false;
+  buf[len] = '\0';
+  return strtol(buf, nullptr, 10) == SYS_restart_syscall;
 }
 
 // How long thread `tid` has been on a CPU plus waiting in a run queue, in
@@ -235,7 +276,11 @@ std::optional<Response> TimeModule::Futex(SyscallContext& ctx) {
   // Plain waits whose deadline has passed fail at once; the lock commands
   // still try the lock first, in the kernel.
   const bool fail_if_past = cmd == FUTEX_WAIT_BITSET || cmd == FUTEX_WAIT_REQUEUE_PI;
-  return AbsoluteWait(ctx, timeout, realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, fail_if_past);
+  // The lock commands and FUTEX_WAIT_REQUEUE_PI restart by running the
+  // call again (-ERESTARTNOINTR), which would read the struct again.
+  const bool restart_keeps_deadline = cmd == FUTEX_WAIT_BITSET;
+  return AbsoluteWait(ctx, timeout, realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, fail_if_past,
+                      restart_keeps_deadline);
 }
 
 std::optional<Response> TimeModule::RelativeWait(SyscallContext& ctx, int64_t timeout_ns) {
@@ -245,7 +290,8 @@ std::optional<Response> TimeModule::RelativeWait(SyscallContext& ctx, int64_t ti
 }
 
 std::optional<Response> TimeModule::AbsoluteWait(SyscallContext& ctx, uint64_t addr,
-                                                 int64_t clock_id, bool fail_if_past) {
+                                                 int64_t clock_id, bool fail_if_past,
+                                                 bool restart_keeps_deadline) {
   if (clock_id != CLOCK_REALTIME && clock_id != CLOCK_MONOTONIC) return std::nullopt;
   const Notification& n = ctx.notification;
   KernelTimespec value;
@@ -267,13 +313,19 @@ std::optional<Response> TimeModule::AbsoluteWait(SyscallContext& ctx, uint64_t a
   const int64_t deadline = ToNs(value);
   const int64_t left = std::max<int64_t>(0, deadline - (base + Elapsed(ClockOf(ctx.thread))));
   if (left == 0 && fail_if_past) return Response::Errno(ETIMEDOUT);
-  const KernelTimespec host =
-      ToTimespec(SatAdd(HostClockNs(static_cast<clockid_t>(clock_id)), left));
+  // The wait starts (for FinishWait) when the host deadline was computed,
+  // not when the answer is ready: the kernel's deadline does not wait for
+  // the write below, and under load the supervisor can be preempted in
+  // between (seen: a timed-out wait measured 0.2 to 0.4 ms short).
+  const int64_t start = RealMonotonicNs();
+  const int64_t host_now =
+      clock_id == CLOCK_MONOTONIC ? start : HostClockNs(static_cast<clockid_t>(clock_id));
+  const KernelTimespec host = ToTimespec(SatAdd(host_now, left));
   if (!ctx.memory.Write(n.id, n.tid, addr, &host, sizeof host).ok()) return std::nullopt;
   const uint64_t seq = ++rewrite_seq_;
-  rewrites_[n.tid] = Rewrite{tgid, addr, value, host, seq};
+  rewrites_[n.tid] = Rewrite{tgid, addr, value, host, seq, restart_keeps_deadline};
   if (ctx.scheduler != nullptr) ScheduleRestore(*ctx.scheduler, n.tid, seq, 0);
-  if (config_.clock == ClockMode::kStep) NoteWait(ctx, left, deadline - base);
+  if (config_.clock == ClockMode::kStep) NoteWait(ctx, left, deadline - base, start);
   return Response::Continue();
 }
 
@@ -281,23 +333,85 @@ void TimeModule::RestoreWhenBlocked(Scheduler& scheduler, pid_t tid, uint64_t se
                                     int attempt) {
   auto it = rewrites_.find(tid);
   if (it == rewrites_.end() || it->second.seq != seq) return;  // already put back
-  std::optional<bool> asleep = SleepsInKernel(tid);
-  if (!asleep || *asleep) {
-    const Rewrite r = it->second;
-    rewrites_.erase(it);
-    if (!asleep) return;
-    if (const int64_t cpu = OnCpuOrRunnableNs(tid); cpu >= 0) asleep_cpu_ns_[tid] = cpu;
-    // The notification is answered, so no id to check: the pid cannot
-    // have been reused while /proc shows the thread asleep, and the
-    // 16 bytes are compared first.
-    ChildMemory unchecked(-1);
-    KernelTimespec now;
-    if (unchecked.Read(0, tid, r.addr, &now, sizeof now).ok() && now == r.written) {
-      (void)unchecked.Write(0, tid, r.addr, &r.original, sizeof r.original);
-    }
+  bool in_futex = false;
+  std::optional<bool> asleep = SleepsInKernel(tid, &in_futex);
+  if (!asleep) {
+    rewrites_.erase(it);  // gone
     return;
   }
-  ScheduleRestore(scheduler, tid, seq, attempt + 1);
+  if (!*asleep) {
+    ScheduleRestore(scheduler, tid, seq, attempt + 1);
+    return;
+  }
+  if (const int64_t cpu = OnCpuOrRunnableNs(tid); cpu >= 0) asleep_cpu_ns_[tid] = cpu;
+  // Where detrun traces the thread, it is stopped for the put-back: a
+  // thread that woke after the check above cannot reuse the slot in the
+  // meantime (see "Put-back" at the top). Its wait restarts with the
+  // host-terms deadline the kernel already holds.
+  if (it->second.restart_keeps_deadline && in_futex &&
+      scheduler.AtNextStop(tid, [this, &scheduler, tid, seq] {
+        PutBackInStop(scheduler, tid, seq);
+      })) {
+    return;
+  }
+  PutBack(tid, seq);
+}
+
+void TimeModule::PutBackInStop(Scheduler& scheduler, pid_t tid, uint64_t seq) {
+  if (!PutBack(tid, seq)) return;
+  // Stopped on its way out of the futex wait, to restart it (still
+  // asleep in it as far as the deadline goes): what the stop costs it,
+  // the run-queue waits and the CPU to get here and back into the wait,
+  // is not time awake after the deadline, which FinishWait measures from
+  // the snapshot. So the snapshot is taken again here, and once more when
+  // the thread sleeps in the restarted wait. (Under load, leaving them
+  // out judged timed-out waits woken early.)
+  user_regs_struct regs{};
+  if (ptrace(PTRACE_GETREGS, tid, nullptr, &regs) != 0) return;
+  constexpr int64_t kErestartRestartblock = -516;  // ERESTART_RESTARTBLOCK, kernel-internal
+  if (regs.orig_rax != SYS_futex || static_cast<int64_t>(regs.rax) != kErestartRestartblock) {
+    return;  // it was back from the wait already
+  }
+  if (const int64_t cpu = OnCpuOrRunnableNs(tid); cpu >= 0) asleep_cpu_ns_[tid] = cpu;
+  restarted_waits_[tid] = seq;
+  SnapshotWhenBackAsleep(scheduler, tid, seq, 0);
+}
+
+void TimeModule::SnapshotWhenBackAsleep(Scheduler& scheduler, pid_t tid, uint64_t seq,
+                                        int attempt) {
+  auto it = restarted_waits_.find(tid);
+  if (it == restarted_waits_.end() || it->second != seq) return;  // back (FinishWait)
+  if (attempt > 0 && AsleepInRestartedCall(tid)) {
+    if (const int64_t cpu = OnCpuOrRunnableNs(tid); cpu >= 0) asleep_cpu_ns_[tid] = cpu;
+    restarted_waits_.erase(it);
+    return;
+  }
+  // 20 µs, doubling up to 5 ms, 12 tries: until the restarted wait sleeps.
+  constexpr int kMaxAttempts = 12;
+  if (attempt >= kMaxAttempts) {
+    restarted_waits_.erase(it);
+    return;
+  }
+  const int64_t delay = std::min<int64_t>(int64_t{20'000} << attempt, 5'000'000);
+  scheduler.At(RealMonotonicNs() + delay, [this, &scheduler, tid, seq, attempt] {
+    SnapshotWhenBackAsleep(scheduler, tid, seq, attempt + 1);
+  });
+}
+
+bool TimeModule::PutBack(pid_t tid, uint64_t seq) {
+  auto it = rewrites_.find(tid);
+  if (it == rewrites_.end() || it->second.seq != seq) return false;  // already put back
+  const Rewrite r = it->second;
+  rewrites_.erase(it);
+  // The notification is answered, so no id to check: the pid cannot
+  // have been reused while the thread is known alive (asleep, stopped),
+  // and the 16 bytes are compared first.
+  ChildMemory unchecked(-1);
+  KernelTimespec now;
+  if (unchecked.Read(0, tid, r.addr, &now, sizeof now).ok() && now == r.written) {
+    (void)unchecked.Write(0, tid, r.addr, &r.original, sizeof r.original);
+  }
+  return true;
 }
 
 void TimeModule::ScheduleRestore(Scheduler& scheduler, pid_t tid, uint64_t seq, int attempt) {
@@ -313,9 +427,10 @@ void TimeModule::ScheduleRestore(Scheduler& scheduler, pid_t tid, uint64_t seq, 
   });
 }
 
-void TimeModule::NoteWait(SyscallContext& ctx, int64_t timeout_ns, int64_t virtual_deadline) {
+void TimeModule::NoteWait(SyscallContext& ctx, int64_t timeout_ns, int64_t virtual_deadline,
+                          int64_t start_ns) {
   VirtualClock& clock = ClockOf(ctx.thread);
-  clock.wait_start_ns = RealMonotonicNs();
+  clock.wait_start_ns = start_ns >= 0 ? start_ns : RealMonotonicNs();
   clock.wait_timeout_ns = timeout_ns;
   clock.wait_start_cpu_ns = OnCpuOrRunnableNs(ctx.thread.tid);
   clock.wait_virtual_deadline_ns = virtual_deadline;
@@ -356,6 +471,7 @@ void TimeModule::FinishWait(SyscallContext& ctx) {
     if (timed_out) SleepUntil(ctx.thread, clock.wait_virtual_deadline_ns);
     clock.wait_start_ns = -1;
     if (seen != asleep_cpu_ns_.end()) asleep_cpu_ns_.erase(seen);
+    restarted_waits_.erase(ctx.thread.tid);
   }
   auto it = rewrites_.find(ctx.thread.tid);
   if (it == rewrites_.end()) return;

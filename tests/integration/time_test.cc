@@ -258,6 +258,22 @@ TEST(TimeTest, CondTimedwaitDeadlinesAreVirtual) {
   }
 }
 
+// The rewritten deadline is put back while the thread still sleeps in the
+// kernel, which a second thread sees. With --tsc=emulate (every thread
+// traced) the sleeping thread is stopped for it (PTRACE_INTERRUPT) and its
+// wait restarts with the deadline the kernel holds: it still times out on
+// time. With --tsc=native it is written while the thread sleeps.
+TEST(TimeTest, RewrittenDeadlinesAreBackWhileTheThreadStillWaits) {
+  for (const char* tsc : {"--tsc=emulate", "--tsc=native"}) {
+    for (const char* time : {"--time=1990-01-01", "--time=2090-01-01"}) {
+      Output o = Detrun({time, tsc, "--", Probe("timed_waits"), "restored_mid_wait"}, "", 20);
+      EXPECT_EQ(o.exit_code, 0) << o.err;
+      EXPECT_EQ(o.out, "restored_mid_wait ret=110 seen=1\n") << tsc << " " << time;
+      EXPECT_GE(o.seconds, 0.2) << tsc << " " << time;
+    }
+  }
+}
+
 TEST(TimeTest, NodeTimersFireAndMoveTheClock) {
   if (!IsExecutable("/usr/bin/node")) GTEST_SKIP() << "SKIPPED: node is not installed";
   // libuv waits in epoll with the time left to its next timer.

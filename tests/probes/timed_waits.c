@@ -7,12 +7,16 @@
 //   cond_signalled   a second thread signals before the deadline: ret=0
 //   deadline_kept    the deadline struct passed to pthread_cond_timedwait
 //                    reads back unchanged right after the call
+//   restored_mid_wait  a second thread sees that struct read back unchanged
+//                    while the first still waits (sleeping in the kernel):
+//                    "restored_mid_wait ret=110 seen=1"
 //   woken_then_busy  poll() with a 200 ms timeout on a pipe that is already
 //                    readable returns at once; then the thread computes
 //                    (no syscalls) for longer than the timeout: the clock
 //                    must not jump, however long the computing took
 //   all              every case above, in order
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -53,6 +57,60 @@ static int CondWait(clockid_t id, int signalled);
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond;
 static int ready;
+
+// restored_mid_wait: the waiter's deadline, its result, and whether it is back.
+static struct timespec mid_wait_deadline;
+static int mid_wait_ret;
+static int mid_wait_done;
+
+static int mid_wait_started;
+
+// Whether the process's other thread sleeps in futex(2) (proc(5):
+// task/TID/stat's state, task/TID/syscall's number). By the host's ids:
+// under detrun /proc may be the host's, where gettid()'s id means another
+// task, so the other thread is the entry of self/task that is not
+// thread-self's.
+static int OtherThreadAsleepInFutex(void) {
+  char self[64] = "", path[300], buf[512];
+  ssize_t len = readlink("/proc/thread-self", self, sizeof self - 1);
+  if (len <= 0) return 0;
+  self[len] = '\0';
+  const char* own = strrchr(self, '/');
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == NULL || own == NULL) return 0;
+  int asleep = 0;
+  for (struct dirent* e; (e = readdir(dir)) != NULL;) {
+    if (e->d_name[0] == '.' || strcmp(e->d_name, own + 1) == 0) continue;
+    snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+    FILE* f = fopen(path, "r");
+    if (f == NULL) continue;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char* paren = strrchr(buf, ')');
+    if (paren == NULL || paren[1] != ' ' || paren[2] != 'S') continue;
+    snprintf(path, sizeof path, "/proc/self/task/%s/syscall", e->d_name);
+    f = fopen(path, "r");
+    if (f == NULL) continue;
+    long nr = -1;
+    // restart_syscall: the wait resumed after a stop (detrun's put-back
+    // under --tsc=emulate stops the thread; the kernel restarts the wait).
+    if (fscanf(f, "%ld", &nr) == 1 && (nr == SYS_futex || nr == SYS_restart_syscall)) asleep = 1;
+    fclose(f);
+  }
+  closedir(dir);
+  return asleep;
+}
+
+static void* MidWaitWaiter(void* arg) {
+  (void)arg;
+  __atomic_store_n(&mid_wait_started, 1, __ATOMIC_RELEASE);
+  pthread_mutex_lock(&mu);
+  mid_wait_ret = pthread_cond_timedwait(&cond, &mu, &mid_wait_deadline);
+  pthread_mutex_unlock(&mu);
+  __atomic_store_n(&mid_wait_done, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
 
 static void* Signaller(void* arg) {
   (void)arg;
@@ -156,6 +214,32 @@ static void Run(const char* c) {
     int kept = memcmp(&copy, &deadline, sizeof copy) == 0;
     pthread_mutex_unlock(&mu);
     printf("%s ret=%d kept=%d\n", c, r, kept);
+  } else if (strcmp(c, "restored_mid_wait") == 0) {
+    pthread_cond_init(&cond, NULL);
+    mid_wait_deadline = In(CLOCK_REALTIME, TIMEOUT_MS);
+    const struct timespec copy = mid_wait_deadline;
+    pthread_t waiter;
+    pthread_create(&waiter, NULL, MidWaitWaiter, NULL);
+    // Once the waiter sleeps in its futex call, detrun has rewritten the
+    // struct (before the call went on); then spin (no intercepted call)
+    // until it reads as before or the waiter is back.
+    while (!__atomic_load_n(&mid_wait_done, __ATOMIC_ACQUIRE) &&
+           !(__atomic_load_n(&mid_wait_started, __ATOMIC_ACQUIRE) && OtherThreadAsleepInFutex())) {
+      sched_yield();
+    }
+    int seen = 0;
+    while (!__atomic_load_n(&mid_wait_done, __ATOMIC_ACQUIRE)) {
+      struct timespec now;
+      __atomic_load(&mid_wait_deadline.tv_sec, &now.tv_sec, __ATOMIC_RELAXED);
+      __atomic_load(&mid_wait_deadline.tv_nsec, &now.tv_nsec, __ATOMIC_RELAXED);
+      if (now.tv_sec == copy.tv_sec && now.tv_nsec == copy.tv_nsec) {
+        seen = 1;
+        break;
+      }
+      sched_yield();
+    }
+    pthread_join(waiter, NULL);
+    printf("%s ret=%d seen=%d\n", c, mid_wait_ret, seen);
   } else {
     printf("%s unknown\n", c);
   }
