@@ -80,11 +80,10 @@
 //
 // Timeouts of 0 (poll) and negative or absent ones (wait forever) are not
 // intercepted: the filter checks the arguments, so those stay in the kernel.
-#include <linux/futex.h>
-#include <sys/syscall.h>
-
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/user.h>
 #include <unistd.h>
 
@@ -349,9 +348,8 @@ void TimeModule::RestoreWhenBlocked(Scheduler& scheduler, pid_t tid, uint64_t se
   // meantime (see "Put-back" at the top). Its wait restarts with the
   // host-terms deadline the kernel already holds.
   if (it->second.restart_keeps_deadline && in_futex &&
-      scheduler.AtNextStop(tid, [this, &scheduler, tid, seq] {
-        PutBackInStop(scheduler, tid, seq);
-      })) {
+      scheduler.AtNextStop(tid,
+                           [this, &scheduler, tid, seq] { PutBackInStop(scheduler, tid, seq); })) {
     return;
   }
   PutBack(tid, seq);
