@@ -11,6 +11,7 @@
 // BM_SortedGetdents lists PATH (or $DETRUN_BENCH_DIR): bench/run.sh creates
 // a directory of 100,000 empty files for it. Without one it reports an
 // error and the other benchmarks still run.
+#include <cpuid.h>
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/random.h>
@@ -130,6 +131,21 @@ void BM_GetpidSyscall(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_GetpidSyscall);
+
+// One CPUID (leaf 0x8000001D, the cache description glibc's start-up reads
+// on AMD): in a virtual machine the hypervisor answers it, so every
+// program's start-up (the loader's, or a static binary's own, detrun's)
+// pays this for each of its CPU-feature and cache-size probes.
+void BM_Cpuid(benchmark::State& state) {
+  uint32_t sub = 0;
+  for (auto _ : state) {
+    uint32_t a, b, c, d;
+    __cpuid_count(0x8000001d, sub & 3, a, b, c, d);
+    benchmark::DoNotOptimize(a + b + c + d);
+    ++sub;
+  }
+}
+BENCHMARK(BM_Cpuid);
 
 // Opens the directory and reads it to the end with getdents64 (32 KiB at a
 // time, as glibc's readdir does): under detrun's --dirs=sorted, every
