@@ -373,6 +373,7 @@ void Supervisor::OnTraceStop(pid_t pid, int status) {
     unsigned long former = 0;
     ptrace(PTRACE_GETEVENTMSG, pid, nullptr, &former);
     seized_.erase(static_cast<pid_t>(former));
+    at_stop_.erase(static_cast<pid_t>(former));  // that tid is gone
     if (keep_traced_) {
       seized_.insert(pid);
     } else {

@@ -143,31 +143,41 @@ std::optional<int64_t> ReadRelativeTimeout(SyscallContext& ctx, const RelativeWa
   return ts.tv_sec * kNsPerSec + ts.tv_nsec * unit;
 }
 
+// Reads /proc/TID/`name` into `buf` (NUL-terminated): its length, or -1
+// when it cannot be read (the thread is gone).
+ssize_t ReadTaskFile(pid_t tid, const char* name, char* buf, size_t size) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/%s", tid, name);
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  const ssize_t len = read(fd, buf, size - 1);
+  close(fd);
+  if (len < 0) return -1;
+  buf[len] = '\0';
+  return len;
+}
+
+// The state letter of /proc/TID/stat ('S', 'D', 'R', ...); 0 when gone,
+// '?' when unreadable.
+char TaskState(pid_t tid) {
+  char buf[512];
+  if (ReadTaskFile(tid, "stat", buf, sizeof buf) <= 0) return 0;
+  const char* paren = strrchr(buf, ')');
+  return paren == nullptr || paren[1] != ' ' ? '?' : paren[2];
+}
+
 // Whether thread `tid` sleeps in a syscall other than the seccomp wait
 // (so the kernel has read its arguments): nullopt when it is gone.
 // `in_futex`, if given: whether the sleep is a futex wait (wchan
 // futex_do_wait on 6.x, futex_wait_queue_me before).
 std::optional<bool> SleepsInKernel(pid_t tid, bool* in_futex = nullptr) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  ssize_t len = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (len <= 0) return std::nullopt;
-  buf[len] = '\0';
-  const char* paren = strrchr(buf, ')');
-  if (paren == nullptr || paren[1] != ' ') return false;
-  const char state = paren[2];
-  if (state != 'S' && state != 'D') return state == 'Z' || state == 'X' ? std::nullopt
-                                                                        : std::optional(false);
-  snprintf(path, sizeof path, "/proc/%d/wchan", tid);
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  len = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (len <= 0) return false;
-  buf[len] = '\0';
+  const char state = TaskState(tid);
+  if (state == 0 || state == 'Z' || state == 'X') return std::nullopt;
+  if (state != 'S' && state != 'D') return false;
+  char buf[512];
+  const ssize_t len = ReadTaskFile(tid, "wchan", buf, sizeof buf);
+  if (len < 0) return std::nullopt;
+  if (len == 0) return false;
   // "0" when the kernel hides it; "seccomp_do_user_notification..." while
   // the call still waits for our answer.
   if (in_futex != nullptr) *in_futex = strncmp(buf, "futex", 5) == 0;
@@ -175,39 +185,18 @@ std::optional<bool> SleepsInKernel(pid_t tid, bool* in_futex = nullptr) {
 }
 
 // Whether thread `tid` sleeps in restart_syscall (a wait resumed after a
-// stop), per /proc/TID/stat and /proc/TID/syscall.
+// stop): /proc/TID/stat and /proc/TID/syscall.
 bool AsleepInRestartedCall(pid_t tid) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t len = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (len <= 0) return false;
-  buf[len] = '\0';
-  const char* paren = strrchr(buf, ')');
-  if (paren == nullptr || paren[1] != ' ' || paren[2] != 'S') return false;
-  snprintf(path, sizeof path, "/proc/%d/syscall", tid);
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  len = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (len <= 0) return false;
-  buf[len] = '\0';
-  return strtol(buf, nullptr, 10) == SYS_restart_syscall;
+  char buf[512];
+  return TaskState(tid) == 'S' && ReadTaskFile(tid, "syscall", buf, sizeof buf) > 0 &&
+         strtol(buf, nullptr, 10) == SYS_restart_syscall;
 }
 
 // How long thread `tid` has been on a CPU plus waiting in a run queue, in
 // ns (the first two fields of /proc/TID/schedstat); -1 when unknown.
 int64_t OnCpuOrRunnableNs(pid_t tid) {
-  char path[64], buf[128];
-  snprintf(path, sizeof path, "/proc/%d/schedstat", tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t len = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (len <= 0) return -1;
-  buf[len] = '\0';
+  char buf[128];
+  if (ReadTaskFile(tid, "schedstat", buf, sizeof buf) <= 0) return -1;
   unsigned long long run = 0, wait = 0;
   if (sscanf(buf, "%llu %llu", &run, &wait) != 2) return -1;
   return static_cast<int64_t>(run + wait);
