@@ -331,17 +331,17 @@ void TimeModule::RestoreWhenBlocked(Scheduler& scheduler, pid_t tid, uint64_t se
     ScheduleRestore(scheduler, tid, seq, attempt + 1);
     return;
   }
-  if (const int64_t cpu = OnCpuOrRunnableNs(tid); cpu >= 0) asleep_cpu_ns_[tid] = cpu;
   // Where detrun traces the thread, it is stopped for the put-back: a
   // thread that woke after the check above cannot reuse the slot in the
   // meantime (see "Put-back" at the top). Its wait restarts with the
-  // host-terms deadline the kernel already holds.
-  if (it->second.restart_keeps_deadline && in_futex &&
-      scheduler.AtNextStop(tid,
-                           [this, &scheduler, tid, seq] { PutBackInStop(scheduler, tid, seq); })) {
-    return;
-  }
-  PutBack(tid, seq);
+  // host-terms deadline the kernel already holds. Interrupted right after
+  // the check, before the snapshot, to keep the gap short.
+  const bool stopped = it->second.restart_keeps_deadline && in_futex &&
+                       scheduler.AtNextStop(tid, [this, &scheduler, tid, seq] {
+                         PutBackInStop(scheduler, tid, seq);
+                       });
+  if (const int64_t cpu = OnCpuOrRunnableNs(tid); cpu >= 0) asleep_cpu_ns_[tid] = cpu;
+  if (!stopped) PutBack(tid, seq);
 }
 
 void TimeModule::PutBackInStop(Scheduler& scheduler, pid_t tid, uint64_t seq) {
