@@ -308,6 +308,8 @@ class TimeModule : public Module {
   // cannot run: stopped, or blocked in an intercepted call; or asleep, at
   // the risk RestoreWhenBlocked describes.
   bool PutBack(pid_t tid, uint64_t seq);
+  // The same while the thread is blocked in notification `id`.
+  bool PutBack(pid_t tid, uint64_t seq, const ChildMemory& memory, uint64_t id);
   // PutBack at a ptrace stop that interrupted the thread's wait.
   void PutBackInStop(Scheduler& scheduler, pid_t tid, uint64_t seq);
   // Retakes the asleep snapshot once the restarted wait sleeps.

@@ -385,20 +385,25 @@ void TimeModule::SnapshotWhenBackAsleep(Scheduler& scheduler, pid_t tid, uint64_
   });
 }
 
-bool TimeModule::PutBack(pid_t tid, uint64_t seq) {
+bool TimeModule::PutBack(pid_t tid, uint64_t seq, const ChildMemory& memory, uint64_t id) {
   auto it = rewrites_.find(tid);
   if (it == rewrites_.end() || it->second.seq != seq) return false;  // already put back
   const Rewrite r = it->second;
   rewrites_.erase(it);
-  // The notification is answered, so no id to check: the pid cannot
-  // have been reused while the thread is known alive (asleep, stopped),
-  // and the 16 bytes are compared first.
-  ChildMemory unchecked(-1);
   KernelTimespec now;
-  if (unchecked.Read(0, tid, r.addr, &now, sizeof now).ok() && now == r.written) {
-    (void)unchecked.Write(0, tid, r.addr, &r.original, sizeof r.original);
+  // Put the caller's deadline back unless the struct changed meanwhile
+  // (the program wrote a new one, or another wait rewrote it).
+  if (memory.Read(id, tid, r.addr, &now, sizeof now).ok() && now == r.written) {
+    (void)memory.Write(id, tid, r.addr, &r.original, sizeof r.original);
   }
   return true;
+}
+
+bool TimeModule::PutBack(pid_t tid, uint64_t seq) {
+  // The call is answered, so no notification to check: the pid cannot
+  // have been reused while the thread is known alive (asleep, stopped),
+  // and the 16 bytes are compared first.
+  return PutBack(tid, seq, ChildMemory(-1), 0);
 }
 
 void TimeModule::ScheduleRestore(Scheduler& scheduler, pid_t tid, uint64_t seq, int attempt) {
@@ -460,16 +465,8 @@ void TimeModule::FinishWait(SyscallContext& ctx) {
     if (seen != asleep_cpu_ns_.end()) asleep_cpu_ns_.erase(seen);
     restarted_waits_.erase(ctx.thread.tid);
   }
-  auto it = rewrites_.find(ctx.thread.tid);
-  if (it == rewrites_.end()) return;
-  const Rewrite r = it->second;
-  rewrites_.erase(it);
-  const Notification& n = ctx.notification;
-  KernelTimespec now;
-  // Put the caller's deadline back unless the struct changed meanwhile
-  // (the program wrote a new one, or another wait rewrote it).
-  if (ctx.memory.Read(n.id, n.tid, r.addr, &now, sizeof now).ok() && now == r.written) {
-    (void)ctx.memory.Write(n.id, n.tid, r.addr, &r.original, sizeof r.original);
+  if (auto it = rewrites_.find(ctx.thread.tid); it != rewrites_.end()) {
+    PutBack(ctx.thread.tid, it->second.seq, ctx.memory, ctx.notification.id);
   }
 }
 
