@@ -91,6 +91,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <utility>
 
 #include "core/child_memory.h"
 #include "core/process_table.h"
@@ -141,6 +143,23 @@ std::optional<int64_t> ReadRelativeTimeout(SyscallContext& ctx, const RelativeWa
     return std::nullopt;
   }
   return ts.tv_sec * kNsPerSec + ts.tv_nsec * unit;
+}
+
+// A polling schedule: attempt k waits first_ns << k, at most max_ns.
+struct Backoff {
+  int64_t first_ns;
+  int64_t max_ns;
+  int attempts;
+};
+
+// Runs `fn` on the loop after attempt `attempt`'s delay; false (and `fn`
+// dropped) once the schedule's attempts are used up.
+bool PollLater(Scheduler& scheduler, const Backoff& backoff, int attempt,
+               std::function<void()> fn) {
+  if (attempt >= backoff.attempts) return false;
+  const int64_t delay = std::min(backoff.first_ns << std::min(attempt, 20), backoff.max_ns);
+  scheduler.At(RealMonotonicNs() + delay, std::move(fn));
+  return true;
 }
 
 // Reads /proc/TID/`name` into `buf` (NUL-terminated): its length, or -1
@@ -374,15 +393,12 @@ void TimeModule::SnapshotWhenBackAsleep(Scheduler& scheduler, pid_t tid, uint64_
     return;
   }
   // 20 µs, doubling up to 5 ms, 12 tries: until the restarted wait sleeps.
-  constexpr int kMaxAttempts = 12;
-  if (attempt >= kMaxAttempts) {
+  constexpr Backoff kBackoff{.first_ns = 20'000, .max_ns = 5'000'000, .attempts = 12};
+  if (!PollLater(scheduler, kBackoff, attempt, [this, &scheduler, tid, seq, attempt] {
+        SnapshotWhenBackAsleep(scheduler, tid, seq, attempt + 1);
+      })) {
     restarted_waits_.erase(it);
-    return;
   }
-  const int64_t delay = std::min<int64_t>(int64_t{20'000} << attempt, 5'000'000);
-  scheduler.At(RealMonotonicNs() + delay, [this, &scheduler, tid, seq, attempt] {
-    SnapshotWhenBackAsleep(scheduler, tid, seq, attempt + 1);
-  });
 }
 
 bool TimeModule::PutBack(pid_t tid, uint64_t seq, const ChildMemory& memory, uint64_t id) {
@@ -409,12 +425,8 @@ bool TimeModule::PutBack(pid_t tid, uint64_t seq) {
 void TimeModule::ScheduleRestore(Scheduler& scheduler, pid_t tid, uint64_t seq, int attempt) {
   // 50 µs, doubling up to 20 ms; about 0.6 s in all, then the thread's
   // next call puts it back.
-  constexpr int kMaxAttempts = 20;
-  constexpr int64_t kFirstDelayNs = 50'000;
-  constexpr int64_t kMaxDelayNs = 20'000'000;
-  if (attempt >= kMaxAttempts) return;
-  const int64_t delay = std::min(kFirstDelayNs << std::min(attempt, 20), kMaxDelayNs);
-  scheduler.At(RealMonotonicNs() + delay, [this, &scheduler, tid, seq, attempt] {
+  constexpr Backoff kBackoff{.first_ns = 50'000, .max_ns = 20'000'000, .attempts = 20};
+  PollLater(scheduler, kBackoff, attempt, [this, &scheduler, tid, seq, attempt] {
     RestoreWhenBlocked(scheduler, tid, seq, attempt);
   });
 }
