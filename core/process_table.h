@@ -23,7 +23,8 @@
 //
 // Exits: each known process gets a pidfd (and, on Linux >= 6.9, each known
 // thread a PIDFD_THREAD pidfd); the supervisor polls them and calls
-// OnExitReady when one fires.
+// OnExitReady when one fires, or, for a task it traces, when waitpid
+// reports the task's end (Supervisor::exits_by_wait_).
 //
 // Life: construct with the modules (for per-thread state slots), SetRoot()
 // with the launched pid, then Identify()/OnClone()/OnExitReady() from the

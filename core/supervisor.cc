@@ -374,6 +374,13 @@ void Supervisor::OnTraceStop(pid_t pid, int status) {
     ptrace(PTRACE_GETEVENTMSG, pid, nullptr, &former);
     seized_.erase(static_cast<pid_t>(former));
     at_stop_.erase(static_cast<pid_t>(former));  // that tid is gone
+    // Its tid is never reported as an exit: the exec gave it the leader's
+    // (whose thread the pidfd of `former` then names, released at once).
+    if (static_cast<pid_t>(former) != pid) {
+      if (auto node = exits_by_wait_.extract(static_cast<pid_t>(former)); !node.empty()) {
+        table_->OnExitReady(node.key(), node.mapped());
+      }
+    }
     if (keep_traced_) {
       seized_.insert(pid);
     } else {
@@ -823,6 +830,9 @@ class Supervisor::Loop {
       }
       s_.seized_.erase(p);
       s_.at_stop_.erase(p);
+      if (auto node = s_.exits_by_wait_.extract(p); !node.empty()) {
+        s_.table_->OnExitReady(p, node.mapped());
+      }
       if (p == launched_.pid) {
         root_status_ = status;
         root_done_ = true;
@@ -856,6 +866,13 @@ class Supervisor::Loop {
     std::string_view module;
     ThreadState* thread = s_.table_->Identify(n.tid);
     s_.table_->DrainNewPidfds([this](int fd, pid_t id, bool is_thread) {
+      // Traced (and so seized before its first notification, except the
+      // command's first process, seized in its execve's): its exit comes
+      // with the tracer's SIGCHLD (Supervisor::exits_by_wait_).
+      if (s_.keep_traced_ && s_.seized_.contains(id)) {
+        s_.exits_by_wait_[id] = is_thread;
+        return;
+      }
       Watch(fd, MakeTag(is_thread ? kTagThreadExit : kTagProcessExit, id));
     });
     if (thread != nullptr && n.nr >= 0 && n.nr < Registry::kMaxSyscall) {

@@ -270,6 +270,29 @@ TEST(IdentityTest, ChildrenAreNamedByForkOrderNotByScheduling) {
   }
 }
 
+TEST(IdentityTest, ThreadThatExecsBecomesTheProcess) {
+  // A thread other than the leader execs while the leader and a third
+  // thread live: the new program keeps the process's pid and identity, the
+  // other two threads end (their exits come from waitpid where detrun
+  // traces every thread, from pidfds under --tsc=native), and the new
+  // program's children are named after it as usual.
+  for (const char* tsc : {"--tsc=emulate", "--tsc=native"}) {
+    SCOPED_TRACE(tsc);
+    for (int run = 0; run < 2; ++run) {
+      Output o = Detrun({tsc, "--verbose", "--", Probe("thread_exec"), "/bin/sh", "-c",
+                         "echo \"after $$\"; /bin/true; /bin/sh -c 'echo child $$'"});
+      ASSERT_EQ(o.exit_code, 0) << o.err;
+      EXPECT_EQ(o.out, "before 2\nafter 2\nchild 6\n") << o.err;
+      auto execs = Execs(o.err);
+      std::map<std::string, std::string> last_exec;
+      for (auto& [id, prog] : execs) last_exec[id] = prog;
+      EXPECT_EQ(last_exec["1:2"], "/bin/sh") << o.err;  // the thread that exec'd
+      EXPECT_EQ(last_exec["1.1"], "/bin/true") << o.err;
+      EXPECT_EQ(last_exec["1.2"], "/bin/sh") << o.err;
+    }
+  }
+}
+
 TEST(ExecStopTest, CommandTracedBySomeoneElseEndsTheRunClearly) {
   // strace -f traces detrun's child first, so detrun cannot stop it after
   // exec to patch its vDSO: it must refuse, not run it unpatched.
