@@ -136,7 +136,11 @@ void TimeModule::Register(Registry& registry) {
         },
         "a thread's in-process clock slot is freed");
     registry.Notify(
-        SYS_exit_group, [](SyscallContext&) { return Response::Continue(); },
+        SYS_exit_group,
+        [this](SyscallContext& ctx) {
+          ClockOf(ctx.thread);  // reads the slot back (pull_pending)
+          return Response::Continue();
+        },
         "the process's final clock is read from its page");
     auto wait = [this](SyscallContext& ctx) {
       ClockOf(ctx.thread).sync_next_read = true;
@@ -176,8 +180,17 @@ TimeModule::VirtualClock::~VirtualClock() {
   if (it != owner->clocks_.end() && it->second == this) owner->clocks_.erase(it);
 }
 
-TimeModule::VirtualClock& TimeModule::ClockOf(const ThreadState& thread) const {
+TimeModule::VirtualClock& TimeModule::RawClockOf(const ThreadState& thread) const {
   return *static_cast<VirtualClock*>(thread.module_state[slot_].get());
+}
+
+TimeModule::VirtualClock& TimeModule::ClockOf(const ThreadState& thread) const {
+  VirtualClock& clock = RawClockOf(thread);
+  if (clock.pull_pending) {
+    clock.pull_pending = false;
+    const_cast<TimeModule*>(this)->PullFromPage(current_, clock);
+  }
+  return clock;
 }
 
 int64_t TimeModule::Elapsed(const VirtualClock& clock) const {
@@ -286,12 +299,15 @@ void TimeModule::OnProcessExit(const ProcessState& process,
 
 void TimeModule::BeforeNotification(SyscallContext& ctx) {
   if (ctx.scheduler != nullptr) scheduler_ = ctx.scheduler;
-  VirtualClock& clock = ClockOf(ctx.thread);
-  PullFromPage(&ctx, clock);
-  clock.sync_next_read = false;
+  current_ = &ctx;
+  // The slot is read back when the clock is first used (ClockOf), which
+  // most notifications never do.
+  RawClockOf(ctx.thread).pull_pending = RawClockOf(ctx.thread).in_page;
+  RawClockOf(ctx.thread).sync_next_read = false;
   FinishWait(ctx);
   auto it = unabsorbed_.find(ctx.thread.process->pid);
   if (it == unabsorbed_.end()) return;
+  VirtualClock& clock = ClockOf(ctx.thread);
   std::vector<ExitedChild>& children = it->second;
   std::erase_if(children, [&](ExitedChild& c) {
     // Signal 0 to a zombie succeeds; once reaped the pidfd answers ESRCH.
@@ -479,7 +495,13 @@ void TimeModule::PullFromPage(SyscallContext* ctx, VirtualClock& clock) {
 }
 
 void TimeModule::AfterNotification(SyscallContext& ctx) {
-  PushToPage(&ctx, ClockOf(ctx.thread), /*with_elapsed=*/true);
+  current_ = nullptr;
+  VirtualClock& clock = RawClockOf(ctx.thread);
+  // Not read back: nothing used the clock, and the slot's elapsed time is
+  // newer than ours; only the limit may have changed (sync_next_read).
+  const bool used = !clock.pull_pending;
+  clock.pull_pending = false;
+  PushToPage(&ctx, clock, /*with_elapsed=*/used);
 }
 
 void TimeModule::PushToPage(SyscallContext* ctx, VirtualClock& clock, bool with_elapsed) {

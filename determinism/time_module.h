@@ -178,6 +178,11 @@ class TimeModule : public Module {
     // Set by a wait for a child: the next read must come to the supervisor,
     // which absorbs the reaped child's clock first (BeforeNotification).
     bool sync_next_read = false;
+    // Set while this thread waits in the notification being handled and
+    // its slot has not been read back yet: ClockOf() reads it at first use
+    // (most notifications, a stat or an open, never use the clock; each
+    // read back is a process_vm_readv and a validity check, about 1.5 µs).
+    bool pull_pending = false;
   };
   // An absolute deadline rewritten in the child's memory in host terms for
   // the kernel, to be put back when the thread is next seen.
@@ -191,7 +196,11 @@ class TimeModule : public Module {
     // (FUTEX_WAIT_BITSET's restart block), never reading the struct again.
     bool restart_keeps_deadline;
   };
+  // The thread's clock, read back from its slot first if that is pending
+  // (pull_pending): what every use of the clock goes through.
   VirtualClock& ClockOf(const ThreadState& thread) const;
+  // The same without the read back, for its flags only (never elapsed_ns).
+  VirtualClock& RawClockOf(const ThreadState& thread) const;
   std::optional<int64_t> Base(int64_t clock_id) const;
   // Reads `clock_id` (advancing the clock in step mode).
   std::optional<int64_t> Read(const ThreadState& thread, int64_t clock_id);
@@ -391,6 +400,9 @@ class TimeModule : public Module {
   const int64_t real_start_ns_;  // CLOCK_MONOTONIC when the run began
   const bool page_clocks_;       // the clock page is in use
   int slot_ = -1;                // this module's index in module_state
+  // The notification being handled, between BeforeNotification and
+  // AfterNotification (for ClockOf's deferred read back); else nullptr.
+  SyscallContext* current_ = nullptr;
 };
 
 }  // namespace detrun

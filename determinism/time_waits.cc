@@ -442,8 +442,8 @@ void TimeModule::NoteWait(SyscallContext& ctx, int64_t timeout_ns, int64_t virtu
 }
 
 void TimeModule::FinishWait(SyscallContext& ctx) {
-  VirtualClock& clock = ClockOf(ctx.thread);
-  if (clock.wait_start_ns >= 0) {
+  if (RawClockOf(ctx.thread).wait_start_ns >= 0) {
+    VirtualClock& clock = ClockOf(ctx.thread);
     // Timed out if the thread slept for the whole timeout: the real time
     // since the call, less what it spent on a CPU or waiting for one. A
     // thread woken early by an event keeps its clock however long it

@@ -54,6 +54,14 @@ TEST(TimeTest, ClockPageAnswersExactlyAsTheSupervisorWould) {
   EXPECT_THAT(paged.out, HasSubstr("after spawn 100604000000 status 0\n"
                                    "after sleep 100615000000\n"));
   EXPECT_THAT(paged.out, HasSubstr("timedwait rc 110 "));
+  // A call that does not use the clock (the slot is not read back for it)
+  // leaves the in-process reads where they were: the next is one tick on.
+  const std::vector<std::string> call =
+      RegexSearch(paged.out, "\ncall [0-9]+ ([0-9]+) then ([0-9]+)\n");
+  ASSERT_EQ(call.size(), 3u) << paged.out;
+  int64_t last = 0, then = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(call[1], &last) && absl::SimpleAtoi(call[2], &then)) << call[0];
+  EXPECT_EQ(then, last + 1000000) << call[0];
   auto reads = [](const std::string& err) { return RegexMatches(err, "clock_gettime\\(").size(); };
   EXPECT_GT(reads(supervised.err), 2000u);
   EXPECT_LT(reads(paged.err), 40u) << paged.err;

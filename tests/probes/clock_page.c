@@ -15,6 +15,10 @@
 //   timedwait pthread_cond_timedwait to now + 5 ms, which times out
 //   respawn   a thread that exits, then a new one
 //   ids       REALTIME, BOOTTIME, the coarse ones, TAI, this thread's CPU
+//   call      N reads, then a call the supervisor answers that does not
+//             use the clock (getrandom), then one more read, which goes
+//             on from the last read, not from where the supervisor last
+//             looked at the page
 // N defaults to 300 (more than any limit the page could stop at).
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -22,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -139,5 +144,10 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < sizeof ids / sizeof ids[0]; ++i) {
     printf("id %d %lld\n", (int)ids[i], Now(ids[i]));
   }
+
+  Loop(v);
+  char random_bytes[8];
+  if (getrandom(random_bytes, sizeof random_bytes, 0) != (ssize_t)sizeof random_bytes) return 1;
+  printf("call %lld %lld then %lld\n", v[0], v[1], Now(CLOCK_MONOTONIC));
   return 0;
 }
