@@ -343,9 +343,10 @@ class TimeModule : public Module {
   // reads its clocks gets a page at kClockPageAddr (vdso/vdso_patch.h)
   // with one slot per thread, and the vDSO stub answers reads from the
   // slot without a round trip to the supervisor. The slot is the truth
-  // while the thread runs; the supervisor reads it back (PullFromPage) at
-  // each of the thread's notifications before it uses the clock, and
-  // writes it (PushToPage) before it answers. `limit_ns` in the slot is
+  // while the thread runs; the supervisor reads it back (PullFromPage) in
+  // a notification of the thread that uses the clock, at that first use
+  // (ClockOf; pull_pending), and writes it (PushToPage) before it answers
+  // (only the limit where the clock was not used). `limit_ns` in the slot is
   // where in-process answers stop (PageLimit): the next timer deadline,
   // or at once while the supervisor must see the next read (a timed wait
   // to finish, a rewritten deadline to put back, a reaped child to
