@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -27,18 +28,36 @@ RandomStream::RandomStream(std::string_view domain, uint64_t seed,
                      input.size(), nullptr, 0);
 }
 
-void RandomStream::Fill(uint8_t* out, size_t size) {
+void RandomStream::Generate(uint64_t from, uint8_t* out, size_t size) const {
   static const uint8_t kNonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {};
-  // ChaCha20 works in 64-byte blocks; start in the block holding offset_.
+  memset(out, 0, size);
+  crypto_stream_chacha20_ietf_xor_ic(out, out, size, kNonce, static_cast<uint32_t>(from / 64),
+                                     key_);
+}
+
+void RandomStream::Fill(uint8_t* out, size_t size) {
   while (size > 0) {
+    if (offset_ >= cache_start_ && offset_ < cache_start_ + cache_size_) {
+      const size_t at = offset_ - cache_start_;
+      const size_t take = std::min(size, cache_size_ - at);
+      memcpy(out, cache_ + at, take);
+      out += take;
+      size -= take;
+      offset_ += take;
+      continue;
+    }
+    const size_t skip = offset_ % 64;  // ChaCha20 works in 64-byte blocks
+    if (size + skip <= sizeof cache_) {
+      cache_start_ = offset_ - skip;
+      cache_size_ = sizeof cache_;
+      Generate(cache_start_, cache_, cache_size_);
+      continue;
+    }
+    // A large read: straight from the cipher, 4 KiB at a time; the cache
+    // serves its tail's neighbours afterwards.
     uint8_t block[64 * 64];
-    const uint64_t block_index = offset_ / 64;
-    const size_t skip = offset_ % 64;
-    const size_t want = std::min(size + skip, sizeof block);
-    const size_t len = (want + 63) / 64 * 64;
-    memset(block, 0, len);
-    crypto_stream_chacha20_ietf_xor_ic(block, block, len, kNonce,
-                                       static_cast<uint32_t>(block_index), key_);
+    const size_t len = (std::min(size + skip, sizeof block) + 63) / 64 * 64;
+    Generate(offset_ - skip, block, len);
     const size_t take = std::min(size, len - skip);
     memcpy(out, block + skip, take);
     out += take;

@@ -23,8 +23,19 @@ class RandomStream {
   void Fill(uint8_t* out, size_t size);
 
  private:
+  // Keystream from `from` (a multiple of 64) to `from + size`, into `out`.
+  void Generate(uint64_t from, uint8_t* out, size_t size) const;
+
   uint8_t key_[32];
   uint64_t offset_ = 0;  // bytes produced so far
+  // Keystream bytes [cache_start_, cache_start_ + cache_size_), kept for
+  // the small reads that follow one another (getrandom(16), a UUID): one
+  // ChaCha20 run serves 256 bytes of them instead of a 64-byte block each
+  // time. The bytes are the same either way: the keystream at a position
+  // depends only on the key and the position.
+  uint8_t cache_[256];
+  uint64_t cache_start_ = 0;
+  size_t cache_size_ = 0;
 };
 
 }  // namespace detrun

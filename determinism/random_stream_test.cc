@@ -47,6 +47,27 @@ TEST(RandomStreamTest, ChunkingDoesNotChangeTheStream) {
   EXPECT_EQ(got, expect);
 }
 
+TEST(RandomStreamTest, SmallReadsFromTheCacheAreTheStream) {
+  // getrandom(16) after getrandom(16), reads across the 256-byte cache's
+  // end, a large read in between and small ones after it: the same bytes as
+  // one read.
+  std::vector<size_t> sizes(40, 16);
+  for (size_t n : {255, 1, 256, 257, 3, 200, 100, 5000, 7, 64, 250, 16, 16}) sizes.push_back(n);
+  size_t total = 0;
+  for (size_t n : sizes) total += n;
+  RandomStream whole("x", 9, ProcessIdentity::Root());
+  std::vector<uint8_t> expect(total);
+  whole.Fill(expect.data(), expect.size());
+  RandomStream parts("x", 9, ProcessIdentity::Root());
+  std::vector<uint8_t> got;
+  for (size_t n : sizes) {
+    std::vector<uint8_t> chunk(n);
+    parts.Fill(chunk.data(), n);
+    got.insert(got.end(), chunk.begin(), chunk.end());
+  }
+  EXPECT_EQ(got, expect);
+}
+
 TEST(RandomStreamTest, NotAllZeroAndStable) {
   // A pinned value: the stream is part of detrun's contract (the same seed
   // gives the same bytes on every machine and every version of this format).
