@@ -53,8 +53,8 @@ void RandomStream::Fill(uint8_t* out, size_t size) {
       Generate(cache_start_, cache_, cache_size_);
       continue;
     }
-    // A large read: straight from the cipher, 4 KiB at a time; the cache
-    // serves its tail's neighbours afterwards.
+    // A large read: straight from the cipher, 4 KiB at a time, the cache
+    // left as it is.
     uint8_t block[64 * 64];
     const size_t len = (std::min(size + skip, sizeof block) + 63) / 64 * 64;
     Generate(offset_ - skip, block, len);

@@ -188,7 +188,7 @@ TimeModule::VirtualClock& TimeModule::ClockOf(const ThreadState& thread) const {
   VirtualClock& clock = RawClockOf(thread);
   if (clock.pull_pending) {
     clock.pull_pending = false;
-    const_cast<TimeModule*>(this)->PullFromPage(current_, clock);
+    PullFromPage(current_, clock);
   }
   return clock;
 }
@@ -302,8 +302,9 @@ void TimeModule::BeforeNotification(SyscallContext& ctx) {
   current_ = &ctx;
   // The slot is read back when the clock is first used (ClockOf), which
   // most notifications never do.
-  RawClockOf(ctx.thread).pull_pending = RawClockOf(ctx.thread).in_page;
-  RawClockOf(ctx.thread).sync_next_read = false;
+  VirtualClock& unread = RawClockOf(ctx.thread);
+  unread.pull_pending = unread.in_page;
+  unread.sync_next_read = false;
   FinishWait(ctx);
   auto it = unabsorbed_.find(ctx.thread.process->pid);
   if (it == unabsorbed_.end()) return;
@@ -483,7 +484,7 @@ bool SlotIo(pid_t tid, pid_t own_tid, size_t offset, int64_t* fields, size_t cou
 
 }  // namespace
 
-void TimeModule::PullFromPage(SyscallContext* ctx, VirtualClock& clock) {
+void TimeModule::PullFromPage(SyscallContext* ctx, VirtualClock& clock) const {
   int64_t elapsed = 0;
   if (!clock.in_page || !SlotIo(clock.tid, clock.own_tid, offsetof(ClockPageSlot, elapsed_ns),
                                 &elapsed, 1, /*write=*/false)) {

@@ -372,7 +372,7 @@ class TimeModule : public Module {
   // Reads `clock`'s slot back, when it has one; `ctx`: the notification its thread waits
   // in (checked still pending after the read), or nullptr at a ptrace
   // stop or for a thread that is not stopped.
-  void PullFromPage(SyscallContext* ctx, VirtualClock& clock);
+  void PullFromPage(SyscallContext* ctx, VirtualClock& clock) const;
   // Writes what changed in the slot: the limit, and with `with_elapsed`
   // the elapsed time too, which only a thread that is not answering from
   // its slot meanwhile may have written (stopped in `ctx`, the
