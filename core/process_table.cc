@@ -278,7 +278,7 @@ void ProcessTable::DrainNewPidfds(
 
 void ProcessTable::RemoveThread(pid_t tid) { threads_.erase(tid); }
 
-void ProcessTable::OnExitReady(pid_t id, bool thread) {
+void ProcessTable::OnExitReady(pid_t id, bool thread, std::optional<int> wait_status) {
   if (thread) {
     auto it = threads_.find(id);
     if (it == threads_.end()) return;
@@ -290,6 +290,7 @@ void ProcessTable::OnExitReady(pid_t id, bool thread) {
   auto it = processes_.find(id);
   if (it == processes_.end()) return;
   ProcessState& p = *it->second;
+  if (wait_status) p.wait_status = wait_status;
   std::vector<const ThreadState*> threads;
   for (pid_t tid : p.threads) {
     if (auto t = threads_.find(tid); t != threads_.end()) threads.push_back(t->second.get());
@@ -305,6 +306,7 @@ void ProcessTable::OnExitReady(pid_t id, bool thread) {
 }
 
 std::optional<int> ExitWaitStatus(const ProcessState& process) {
+  if (process.wait_status) return process.wait_status;
   auto from_pidfd = [&]() -> std::optional<int> {
     DetrunPidfdInfo info{};
     info.mask = DETRUN_PIDFD_INFO_EXIT;

@@ -70,6 +70,10 @@ struct ProcessState {
   std::vector<pid_t> threads;             // known tids, main thread included
   UniqueFd pidfd;
   bool exited = false;
+  // Its wait(2) status when detrun's own waitpid reported its end (a traced
+  // process): an orphan detrun reaped as the subreaper is gone from /proc by
+  // the time its exit is handled.
+  std::optional<int> wait_status;
   // Where its dynamic loader's text is (--tsc=emulate; set by the
   // supervisor at each exec stop, copied to a forked child, whose memory
   // is a copy).
@@ -136,8 +140,9 @@ class ProcessTable {
 
   // A pidfd fired: the thread (or, for a process pidfd, the whole process)
   // exited. Its state is dropped; a process's clone records are kept as a
-  // tombstone for late-identified children.
-  void OnExitReady(pid_t id, bool thread);
+  // tombstone for late-identified children. `wait_status`: what waitpid
+  // reported, when detrun reaped the task itself (ExitWaitStatus).
+  void OnExitReady(pid_t id, bool thread, std::optional<int> wait_status = std::nullopt);
 
   // Processes that could not be matched to a clone record (identity 0.N).
   uint32_t unmatched_count() const { return unmatched_; }
@@ -169,9 +174,10 @@ class ProcessTable {
   std::vector<std::tuple<int, pid_t, bool>> new_pidfds_;
 };
 
-// The wait(2) status of `process`, which has exited (its pidfd fired):
-// from /proc/PID/stat while it is a zombie, or from its pidfd once reaped
-// (PIDFD_INFO_EXIT, Linux 6.15+). nullopt when neither can tell (an older
+// The wait(2) status of `process`, which has exited (its pidfd fired, or
+// detrun's waitpid reported it): the status waitpid gave, else from
+// /proc/PID/stat while it is a zombie, or from its pidfd once reaped
+// (PIDFD_INFO_EXIT, Linux 6.15+). nullopt when none can tell (an older
 // kernel and the parent reaped it first).
 std::optional<int> ExitWaitStatus(const ProcessState& process);
 

@@ -225,6 +225,20 @@ TEST(ExitWaitStatusTest, ReadsAZombieAndAReapedProcess) {
   }
 }
 
+TEST_F(ProcessTableTest, StatusFromDetrunsOwnWaitpidReachesTheExitHook) {
+  // A traced process detrun reaped itself (an orphan of the subreaper) is
+  // gone from /proc and, before Linux 6.15, from its pidfd: the status its
+  // waitpid gave is the one the hook reads.
+  std::vector<std::optional<int>> statuses;
+  ProcessTable::Hooks hooks = k_.Hooks();
+  hooks.on_process_exit = [&](const ProcessState& p) { statuses.push_back(ExitWaitStatus(p)); };
+  ProcessTable table({}, hooks);
+  StartRoot(table);
+  table.Identify(100);
+  table.OnExitReady(100, /*thread=*/false, 3 << 8);
+  EXPECT_EQ(statuses, (std::vector<std::optional<int>>{3 << 8}));
+}
+
 // A module that inherits a counter from the creating thread.
 class CountingModule : public Module {
  public:

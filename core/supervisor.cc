@@ -831,7 +831,7 @@ class Supervisor::Loop {
       s_.seized_.erase(p);
       s_.at_stop_.erase(p);
       if (auto node = s_.exits_by_wait_.extract(p); !node.empty()) {
-        s_.table_->OnExitReady(p, node.mapped());
+        s_.table_->OnExitReady(p, node.mapped(), status);
       }
       if (p == launched_.pid) {
         root_status_ = status;
