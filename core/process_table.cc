@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -209,12 +210,18 @@ ProcessState* ProcessTable::IdentifyProcess(pid_t pid, pid_t ppid, UniqueFd pidf
     if (parent != processes_.end()) {
       process->loader_text = parent->second->loader_text;
       record = Match(parent->second->child_clones, pid, now);
-      if (record != nullptr) process->id = parent->second->id.Child(record->index);
+      if (record != nullptr) {
+        record->used = true;
+        process->id = parent->second->id.Child(record->index);
+      }
     }
     if (record == nullptr) {
       ProcessIdentity parent_id;
       record = MatchOrphan(pid, now, &parent_id);
-      if (record != nullptr) process->id = parent_id.Child(record->index);
+      if (record != nullptr) {
+        record->used = true;
+        process->id = parent_id.Child(record->index);
+      }
     }
     if (record == nullptr) process->id = ProcessIdentity{{0, ++unmatched_}};
   }
@@ -253,6 +260,7 @@ ThreadState* ProcessTable::Identify(pid_t tid) {
   }
   const CloneRecord* record =
       Match(process->thread_clones, tid, hooks_.last_pid());
+  if (record != nullptr) record->used = true;
   // Unmatched thread: number it after every recorded one.
   const uint32_t index = record != nullptr ? record->index : ++process->threads_created;
   return AddThread(*process, tid, index, record, std::move(info->pidfd));
@@ -260,14 +268,33 @@ ThreadState* ProcessTable::Identify(pid_t tid) {
 
 void ProcessTable::OnClone(ThreadState& creator, uint64_t flags) {
   ProcessState& p = *creator.process;
+  if (confirm_clones_ && creator.unconfirmed_clone) {
+    // The last clone call made no task (ConfirmClones).
+    const auto [index, was_thread] = *creator.unconfirmed_clone;
+    std::deque<CloneRecord>& earlier = was_thread ? p.thread_clones : p.child_clones;
+    uint32_t& earlier_counter = was_thread ? p.threads_created : p.children_created;
+    auto it = std::find_if(earlier.rbegin(), earlier.rend(),
+                           [index](const CloneRecord& r) { return r.index == index; });
+    if (it != earlier.rend() && !it->used) {
+      earlier.erase(std::next(it).base());
+      if (earlier_counter == index) --earlier_counter;
+    }
+  }
   const bool thread = (flags & CLONE_THREAD) != 0;
   std::deque<CloneRecord>& records = thread ? p.thread_clones : p.child_clones;
   uint32_t& counter = thread ? p.threads_created : p.children_created;
   CloneRecord record{++counter, hooks_.last_pid(), {}};
+  if (confirm_clones_) creator.unconfirmed_clone = std::make_pair(record.index, thread);
   record.inherited.reserve(modules_.size());
   for (Module* m : modules_) record.inherited.push_back(m->SnapshotForClone(creator));
   records.push_back(std::move(record));
   if (records.size() > kMaxRecordsPerProcess) records.pop_front();
+}
+
+void ProcessTable::Confirmed(pid_t creator) {
+  if (auto it = threads_.find(creator); it != threads_.end()) {
+    it->second->unconfirmed_clone.reset();
+  }
 }
 
 void ProcessTable::DrainNewPidfds(

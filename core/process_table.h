@@ -56,6 +56,9 @@ struct CloneRecord {
   pid_t watermark;     // last allocated pid when the clone was notified
   // Per module: what the new thread inherits (Module::SnapshotForClone).
   std::vector<std::shared_ptr<const ModuleState>> inherited;
+  // A task was identified as its child (ProcessTable::OnClone drops only
+  // records that made none).
+  mutable bool used = false;
 };
 
 struct ProcessState {
@@ -86,6 +89,9 @@ struct ThreadState {
   ProcessState* process = nullptr;
   std::vector<std::unique_ptr<ModuleState>> module_state;  // one per module
   UniqueFd pidfd;  // PIDFD_THREAD, when the kernel supports it and tid != pid
+  // Its last clone's record while the clone is not known to have made a
+  // task (ProcessTable::ConfirmClones): its index, and whether a thread.
+  std::optional<std::pair<uint32_t, bool>> unconfirmed_clone;
 };
 
 // What the table needs to know about a live task; injectable for tests.
@@ -130,6 +136,21 @@ class ProcessTable {
   // thread or a process is being created).
   void OnClone(ThreadState& creator, uint64_t flags);
 
+  // Where every clone that makes a task is reported (the tracer's
+  // PTRACE_EVENT_FORK/VFORK/CLONE stop, --tsc=emulate|trap), a clone call
+  // is seen before the kernel runs it and may make no task: refused
+  // (EAGAIN), or restarted because a signal came first (fork's
+  // -ERESTARTNOINTR, or the notification's wait interrupted), which comes
+  // back as a second notification. Then each record stays unconfirmed
+  // until Confirmed(); a thread's next clone call drops its unconfirmed
+  // record, unless a task was identified with it, and gives its index
+  // back when no later one was handed out. Without this, the children
+  // after a restarted fork were numbered one higher, depending on when a
+  // signal came (a shell's SIGCHLD).
+  void ConfirmClones(bool on) { confirm_clones_ = on; }
+  // `creator`'s last clone made a task (its ptrace event).
+  void Confirmed(pid_t creator);
+
   // Number of processes / threads currently tracked.
   size_t process_count() const { return processes_.size(); }
   size_t thread_count() const { return threads_.size(); }
@@ -164,6 +185,7 @@ class ProcessTable {
   Hooks hooks_;
   pid_t root_pid_ = 0;
   uint32_t unmatched_ = 0;
+  bool confirm_clones_ = false;
   absl::flat_hash_map<pid_t, std::unique_ptr<ProcessState>> processes_;
   absl::flat_hash_map<pid_t, std::unique_ptr<ThreadState>> threads_;
   struct Tombstone {

@@ -80,6 +80,45 @@ TEST_F(ProcessTableTest, ChildrenNamedByCreationOrderNotByFirstNotification) {
   EXPECT_EQ(table.Identify(105)->id.ToString(), "1.2");
 }
 
+TEST_F(ProcessTableTest, CloneCallsThatMadeNoTaskAreDroppedWhenConfirming) {
+  ProcessTable table({}, k_.Hooks());
+  table.ConfirmClones(true);
+  ThreadState* root = StartRoot(table);
+  // A fork restarted for a signal: two calls, one child. The retry takes
+  // the first call's place; the kernel allocated (and freed) a pid for it.
+  table.OnClone(*root, 0);
+  k_.last_pid = 101;
+  table.OnClone(*root, 0);
+  k_.Spawn(102, 102, 100);
+  table.Confirmed(100);
+  // A thread clone refused (EAGAIN), then a fork: the fork is the first
+  // child still, and the refused thread number is given back.
+  table.OnClone(*root, CLONE_THREAD);
+  table.OnClone(*root, 0);
+  k_.Spawn(103, 103, 100);
+  table.Confirmed(100);
+  table.OnClone(*root, CLONE_THREAD);
+  k_.Spawn(104, 100, 1);
+  table.Confirmed(100);
+  EXPECT_EQ(table.Identify(102)->id.ToString(), "1.1");
+  EXPECT_EQ(table.Identify(103)->id.ToString(), "1.2");
+  EXPECT_EQ(table.Identify(104)->id.ToString(), "1:1");
+}
+
+TEST_F(ProcessTableTest, AnUnconfirmedCloneThatMadeATaskIsKept) {
+  // A child identified from a record whose ptrace event never came (a
+  // CLONE_UNTRACED child) keeps its number; the next child gets the next.
+  ProcessTable table({}, k_.Hooks());
+  table.ConfirmClones(true);
+  ThreadState* root = StartRoot(table);
+  table.OnClone(*root, 0);
+  k_.Spawn(101, 101, 100);
+  EXPECT_EQ(table.Identify(101)->id.ToString(), "1.1");
+  table.OnClone(*root, 0);
+  k_.Spawn(102, 102, 100);
+  EXPECT_EQ(table.Identify(102)->id.ToString(), "1.2");
+}
+
 TEST_F(ProcessTableTest, GrandchildrenAndThreads) {
   ProcessTable table({}, k_.Hooks());
   ThreadState* root = StartRoot(table);

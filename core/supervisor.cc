@@ -264,6 +264,9 @@ Supervisor::Supervisor(const Config& config, std::vector<Module*> modules)
     for (AnswerObserver* o : observers_) o->OnProcessExit(p, status);
   };
   table_ = std::make_unique<ProcessTable>(modules_, std::move(hooks));
+  // Every clone that makes a task stops in its ptrace event where detrun
+  // traces every process: a clone call without one made none.
+  table_->ConfirmClones(keep_traced_);
   if (config_.verbose) {
     verbose_log_ = std::make_unique<VerboseLog>();
     observers_.push_back(verbose_log_.get());
@@ -441,6 +444,7 @@ void Supervisor::OnTraceStop(pid_t pid, int status) {
         if (ptrace(PTRACE_GETEVENTMSG, pid, nullptr, &child) == 0) {
           seized_.insert(static_cast<pid_t>(child));
         }
+        table_->Confirmed(pid);
         ptrace(PTRACE_CONT, pid, nullptr, nullptr);
         return;
       }
