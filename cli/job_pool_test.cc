@@ -39,10 +39,23 @@ TEST(RunJobsTest, ResultsInJobOrderWithStatusAndOutput) {
 }
 
 TEST(RunJobsTest, RunsInParallel) {
-  std::vector<Job> jobs(4, Shell("sleep 0.5"));
-  const absl::Time start = absl::Now();
-  ASSERT_TRUE(RunJobs(jobs, 4).ok());
-  EXPECT_LT(absl::Now() - start, absl::Seconds(1.5));
+  // A barrier rather than a stopwatch (a loaded CI machine once took 2.5 s
+  // for four parallel half-second sleeps): each job marks that it started
+  // and waits for all four marks, so the jobs succeed only when all four
+  // run at once; run one at a time, the first would give up after 30 s.
+  char dir_template[] = "/tmp/detrun-jobs.XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  std::vector<Job> jobs;
+  for (int i = 0; i < 4; ++i) {
+    jobs.push_back(Shell("touch " + dir + "/" + std::to_string(i) + "; n=0; while [ $(ls " + dir +
+                         " | wc -l) -lt 4 ]; do n=$((n+1)); [ $n -gt 3000 ] && exit 1; "
+                         "sleep 0.01; done"));
+  }
+  absl::StatusOr<std::vector<JobResult>> r = RunJobs(jobs, 4);
+  ASSERT_TRUE(r.ok()) << r.status();
+  for (const JobResult& result : *r) EXPECT_EQ(result.exit_code, 0);
+  ASSERT_EQ(system(("rm -rf " + dir).c_str()), 0);
 }
 
 TEST(RunJobsTest, MatchesLinesAndKeepsTheTail) {
