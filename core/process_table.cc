@@ -169,6 +169,7 @@ const CloneRecord* ProcessTable::MatchOrphan(pid_t pid, pid_t now,
 ThreadState* ProcessTable::AddThread(ProcessState& process, pid_t tid,
                                      uint32_t index,
                                      const CloneRecord* record, UniqueFd pidfd) {
+  if (record != nullptr) record->used = true;  // a task was made by that clone
   auto thread = std::make_unique<ThreadState>();
   thread->id = ThreadIdentity{process.id, index};
   thread->tid = tid;
@@ -210,18 +211,12 @@ ProcessState* ProcessTable::IdentifyProcess(pid_t pid, pid_t ppid, UniqueFd pidf
     if (parent != processes_.end()) {
       process->loader_text = parent->second->loader_text;
       record = Match(parent->second->child_clones, pid, now);
-      if (record != nullptr) {
-        record->used = true;
-        process->id = parent->second->id.Child(record->index);
-      }
+      if (record != nullptr) process->id = parent->second->id.Child(record->index);
     }
     if (record == nullptr) {
       ProcessIdentity parent_id;
       record = MatchOrphan(pid, now, &parent_id);
-      if (record != nullptr) {
-        record->used = true;
-        process->id = parent_id.Child(record->index);
-      }
+      if (record != nullptr) process->id = parent_id.Child(record->index);
     }
     if (record == nullptr) process->id = ProcessIdentity{{0, ++unmatched_}};
   }
@@ -258,9 +253,7 @@ ThreadState* ProcessTable::Identify(pid_t tid) {
     if (!leader) return nullptr;
     process = IdentifyProcess(info->tgid, leader->ppid, std::move(leader->pidfd));
   }
-  const CloneRecord* record =
-      Match(process->thread_clones, tid, hooks_.last_pid());
-  if (record != nullptr) record->used = true;
+  const CloneRecord* record = Match(process->thread_clones, tid, hooks_.last_pid());
   // Unmatched thread: number it after every recorded one.
   const uint32_t index = record != nullptr ? record->index : ++process->threads_created;
   return AddThread(*process, tid, index, record, std::move(info->pidfd));
@@ -268,11 +261,15 @@ ThreadState* ProcessTable::Identify(pid_t tid) {
 
 void ProcessTable::OnClone(ThreadState& creator, uint64_t flags) {
   ProcessState& p = *creator.process;
+  // A process's records and counter of one kind: threads or children.
+  auto records_of = [&p](bool thread) -> std::pair<std::deque<CloneRecord>&, uint32_t&> {
+    if (thread) return {p.thread_clones, p.threads_created};
+    return {p.child_clones, p.children_created};
+  };
   if (confirm_clones_ && creator.unconfirmed_clone) {
     // The last clone call made no task (ConfirmClones).
     const auto [index, was_thread] = *creator.unconfirmed_clone;
-    std::deque<CloneRecord>& earlier = was_thread ? p.thread_clones : p.child_clones;
-    uint32_t& earlier_counter = was_thread ? p.threads_created : p.children_created;
+    auto [earlier, earlier_counter] = records_of(was_thread);
     auto it = std::find_if(earlier.rbegin(), earlier.rend(),
                            [index](const CloneRecord& r) { return r.index == index; });
     if (it != earlier.rend() && !it->used) {
@@ -281,8 +278,7 @@ void ProcessTable::OnClone(ThreadState& creator, uint64_t flags) {
     }
   }
   const bool thread = (flags & CLONE_THREAD) != 0;
-  std::deque<CloneRecord>& records = thread ? p.thread_clones : p.child_clones;
-  uint32_t& counter = thread ? p.threads_created : p.children_created;
+  auto [records, counter] = records_of(thread);
   CloneRecord record{++counter, hooks_.last_pid(), {}};
   if (confirm_clones_) creator.unconfirmed_clone = std::make_pair(record.index, thread);
   record.inherited.reserve(modules_.size());
